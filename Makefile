@@ -1,0 +1,45 @@
+# Thin driver over CMake. `make test` and `make demo` work from a fresh Debian 12
+# machine: they install the missing Debian packages first (as root, or through sudo).
+BUILD ?= build
+PREFIX ?= /usr/local
+JOBS ?= 2
+DEB_PACKAGES = cmake make gcc g++ pkg-config libunwind-dev libdw-dev libelf-dev \
+               python3 python3-pytest valgrind libc6-dbg
+DEMO_SAMPLE ?= leak_indirect
+
+.PHONY: all deps build test demo install asan clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "memtrace: installing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure
+
+demo: build
+	./$(BUILD)/memtrace ./$(BUILD)/samples/$(DEMO_SAMPLE)
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+asan: deps
+	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DMEMTRACE_SANITIZE=ON >/dev/null
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ctest --output-on-failure
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan

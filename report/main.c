@@ -1,0 +1,230 @@
+/* main.c — the `memtrace` command: `memtrace [options] program [args]` runs a program
+ * under the runtime and reports; `memtrace report LOG` renders a saved event log.
+ * Exit codes: the program's own status (or its fatal signal, re-raised); N from
+ * --error-exitcode=N when errors were found; 2 for a usage error, a program that cannot
+ * be run under memtrace, or an unreadable log. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "launch.h"
+#include "options.h"
+#include "report.h"
+
+#define EXIT_USAGE 2
+
+static void print_help(void)
+{
+    printf("usage: memtrace [options] program [args...]\n"
+           "       memtrace report [options] EVENT-LOG\n\n"
+           "Runs the program with libmemtrace.so preloaded and reports leaks and heap errors\n"
+           "when it exits. Options (also read from MEMTRACE_OPTIONS as key=value words):\n");
+    for (size_t i = 0; i < option_count; i++) {
+        const struct option_info *o = &option_infos[i];
+        char left[64];
+        snprintf(left, sizeof left, "--%s=%s", o->name,
+                 o->type == OPT_BOOL ? "yes|no" : o->type == OPT_CHOICE ? o->choices :
+                 o->type == OPT_PATH ? "FILE" : o->type == OPT_KINDS ? "KINDS" : "N");
+        printf("  %-36s %s\n", left, o->help);
+    }
+    printf("  %-36s %s\n  %-36s %s\n", "-q", "same as --quiet=yes", "--help, --version",
+           "this text; the version");
+    printf("\nExit status: the program's own, unless --error-exitcode applies;"
+           " 2 on a usage error.\n");
+}
+
+/* Applies one command-line option; returns 0, or -1 after printing why not. */
+static int apply_option(struct options *opts, const char *arg)
+{
+    char err[256];
+    if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
+        opts->quiet = true;
+        return 0;
+    }
+    const char *name = arg + 2;
+    const char *eq = strchr(name, '=');
+    if (strncmp(arg, "--", 2) != 0 || !eq) {
+        fprintf(stderr, "memtrace: unknown option '%s' (see memtrace --help)\n", arg);
+        return -1;
+    }
+    if (options_set(opts, name, (size_t)(eq - name), eq + 1, strlen(eq + 1), err, sizeof err) != 0) {
+        fprintf(stderr, "memtrace: %s (see memtrace --help)\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses options up to the first non-option; returns its index, or -1. */
+static int parse_options(struct options *opts, int argc, char **argv, int first)
+{
+    int i;
+    for (i = first; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return i + 1;
+        if (apply_option(opts, argv[i]) != 0)
+            return -1;
+    }
+    return i;
+}
+
+static void to_report_options(const struct options *opts, struct report_options *r)
+{
+    report_options_init(r);
+    r->leak_check = (enum leak_check_mode)opts->leak_check;
+    r->show_leak_kinds = opts->show_leak_kinds;
+    r->errors_for_leak_kinds = opts->errors_for_leak_kinds;
+    r->num_callers = opts->num_callers;
+    r->quiet = opts->quiet;
+    r->text_path = opts->log_file[0] ? opts->log_file : NULL;
+    r->json_path = opts->json[0] ? opts->json : NULL;
+}
+
+static int command_report(int argc, char **argv)
+{
+    struct options opts;
+    struct report_options ropts;
+    struct report_result result;
+    char err[256];
+    const char *env = getenv("MEMTRACE_OPTIONS");
+
+    options_init(&opts);
+    if (env && options_parse_string(&opts, env, err, sizeof err) != 0) {
+        fprintf(stderr, "memtrace: MEMTRACE_OPTIONS: %s\n", err);
+        return EXIT_USAGE;
+    }
+    int i = parse_options(&opts, argc, argv, 2);
+    if (i < 0)
+        return EXIT_USAGE;
+    if (i != argc - 1) {
+        fprintf(stderr, "memtrace: usage: memtrace report [options] EVENT-LOG\n");
+        return EXIT_USAGE;
+    }
+    to_report_options(&opts, &ropts);
+    if (report_log(argv[i], &ropts, &result) != 0)
+        return EXIT_USAGE;
+    return opts.error_exitcode && result.errors > 0 ? opts.error_exitcode : 0;
+}
+
+/* The runtime's share of the options, as MEMTRACE_OPTIONS words. */
+static void runtime_options_text(int argc, char **argv, int last, const char *log_pattern,
+                                 char *out, size_t size)
+{
+    size_t len = (size_t)snprintf(out, size, "event-log=%s", log_pattern);
+    for (int i = 1; i < last && len < size; i++) {
+        const char *name = argv[i] + 2;
+        const char *eq = strchr(name, '=');
+        if (strncmp(argv[i], "--", 2) != 0 || !eq)
+            continue;
+        if ((options_scope(name, (size_t)(eq - name)) & SCOPE_RUNTIME) &&
+            strncmp(name, "event-log=", 10) != 0)
+            len += (size_t)snprintf(out + len, size - len, " %s", name);
+    }
+}
+
+/* The program's own exit, passed on: a fatal signal is raised again, without a core. */
+static int pass_on_exit(const struct launch_result *run)
+{
+    if (!run->signaled)
+        return run->exit_value;
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    signal(run->exit_value, SIG_DFL);
+    raise(run->exit_value);
+    return 128 + run->exit_value;
+}
+
+static int render_logs(const struct options *opts, const struct launch_result *run)
+{
+    long errors = 0;
+    for (int i = 0; i < run->nlogs; i++) {
+        struct report_options ropts;
+        struct report_result result;
+        to_report_options(opts, &ropts);
+        bool own = i == 0 && run->has_own_log;
+        /* Without %p, only the program's own report goes to the named files. */
+        if (!own && ropts.json_path && !strstr(ropts.json_path, "%p"))
+            ropts.json_path = NULL;
+        if (!own && ropts.text_path && !strstr(ropts.text_path, "%p"))
+            ropts.text_path = NULL;
+        ropts.exit_known = own;
+        ropts.exit_signaled = run->signaled;
+        ropts.exit_value = run->exit_value;
+        if (report_log(run->logs[i], &ropts, &result) == 0)
+            errors += result.errors;
+    }
+    return errors > 0;
+}
+
+static void remove_logs(const struct launch_result *run, const char *dir)
+{
+    for (int i = 0; i < run->nlogs; i++)
+        unlink(run->logs[i]);
+    rmdir(dir);
+}
+
+static int command_run(int argc, char **argv)
+{
+    struct options opts;
+    struct launch_result run;
+    char program[PATH_MAX], runtime[PATH_MAX], dir[PATH_MAX], pattern[PATH_MAX + 16];
+    char runtime_text[4096];
+
+    options_init(&opts);
+    int first = parse_options(&opts, argc, argv, 1);
+    if (first < 0)
+        return EXIT_USAGE;
+    if (first >= argc) {
+        fprintf(stderr, "memtrace: no program given (usage: memtrace [options] program [args])\n");
+        return EXIT_USAGE;
+    }
+    if (launch_resolve_program(argv[first], program, sizeof program) != 0 ||
+        !launch_find_runtime(runtime, sizeof runtime))
+        return EXIT_USAGE;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/memtrace.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "memtrace: cannot create a directory for the event log: %s\n", strerror(errno));
+        return EXIT_USAGE;
+    }
+    if (opts.event_log[0])
+        snprintf(pattern, sizeof pattern, "%s", opts.event_log);
+    else
+        snprintf(pattern, sizeof pattern, "%s/%%p.log", dir);
+    runtime_options_text(argc, argv, first, pattern, runtime_text, sizeof runtime_text);
+    if (launch_run(program, argv + first, runtime, runtime_text, pattern, &run) != 0) {
+        rmdir(dir);
+        return EXIT_USAGE;
+    }
+    if (run.nlogs == 0)
+        fprintf(stderr, "memtrace: the program left no event log (did it replace its "
+                        "environment, or is it not dynamically linked?)\n");
+    int found_errors = render_logs(&opts, &run);
+    if (!opts.event_log[0])
+        remove_logs(&run, dir);
+    else
+        rmdir(dir);
+    if (opts.error_exitcode && found_errors)
+        return opts.error_exitcode;
+    return pass_on_exit(&run);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+        print_help();
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+        printf("memtrace %s\n", MEMTRACE_VERSION);
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "report") == 0)
+        return command_report(argc, argv);
+    return command_run(argc, argv);
+}

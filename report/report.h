@@ -1,0 +1,86 @@
+/* report.h — the out-of-process reporter: reads one event log written by libmemtrace.so,
+ * symbolizes its stacks with libdw and renders the text report (valgrind's shape) and the
+ * JSON report. Runs after the target is gone, so a corrupted target cannot break it; a
+ * truncated or corrupt log yields a clear message and whatever could be read. */
+#ifndef MEMTRACE_REPORT_H
+#define MEMTRACE_REPORT_H
+
+#include <stdbool.h>
+
+enum leak_kind_bit {
+    LEAK_BIT_DEFINITE  = 1u << 0,
+    LEAK_BIT_INDIRECT  = 1u << 1,
+    LEAK_BIT_POSSIBLE  = 1u << 2,
+    LEAK_BIT_REACHABLE = 1u << 3,
+};
+
+enum leak_check_mode { LEAK_CHECK_NO, LEAK_CHECK_SUMMARY, LEAK_CHECK_FULL };
+
+struct report_options {
+    enum leak_check_mode leak_check; /* default full (valgrind's default is summary; the brief wants full) */
+    unsigned show_leak_kinds;        /* LEAK_BIT_*; default definite|possible */
+    unsigned errors_for_leak_kinds;  /* default definite|indirect */
+    int num_callers;                 /* frames shown per stack, default 24 */
+    bool quiet;                      /* -q: errors only, no banner or summaries */
+    const char *text_path;           /* NULL: stderr; may contain %p (pid of the log) */
+    const char *json_path;           /* NULL: no JSON; may contain %p */
+    bool exit_known;                 /* false when the launcher did not see the exit */
+    bool exit_signaled;              /* true: exit_value is a signal number */
+    int exit_value;                  /* exit status or signal */
+};
+
+struct report_result {
+    long errors;          /* contexts counted for --error-exitcode */
+    bool log_truncated;   /* no `end` record */
+};
+
+void report_options_init(struct report_options *opts);
+
+/* Renders the report of one log. Returns 0, or 2 after printing one line on stderr when
+ * the log cannot be opened or is not a memtrace log at all. A truncated log is rendered
+ * (returns 0, result->log_truncated set, a warning line printed). */
+int report_log(const char *log_path, const struct report_options *opts,
+               struct report_result *result);
+
+/* ---- Internal to report/: what report.c hands the two renderers. Not for the front end.
+ * The view is read-only for the renderers: every stack they may print was symbolized once
+ * by report.c, capped at num_callers frames after inline expansion. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef MEMTRACE_VERSION
+#define REPORT_VERSION MEMTRACE_VERSION
+#else
+#define REPORT_VERSION "0.1.0"
+#endif
+
+struct mt_log;
+struct mt_leak;
+struct sym_stack;
+struct symbolizer;
+
+struct report_view {
+    const struct mt_log *log;
+    const struct report_options *opts;
+    struct sym_stack *plain;      /* per log stack index: every pc looked up at pc-1 */
+    struct sym_stack *exact;      /* per log stack index: frame 0 looked up at its own pc */
+    size_t *leak_order;           /* indices of log->leaks, biggest total first */
+    long errors;                  /* runtime errors + counted loss records */
+    uint64_t leak_bytes[4];       /* per enum mt_leak_class */
+    uint64_t leak_blocks[4];
+    uint64_t in_use_bytes, in_use_blocks;
+    bool truncated;
+    struct symbolizer *sym;       /* owns the strings of the symbolized frames */
+};
+
+/* The symbolized stack logged as ID (exact: for an error whose frame 0 is exact), or NULL
+ * when the log has no such stack. */
+const struct sym_stack *report_view_stack(const struct report_view *v, uint32_t id, bool exact);
+/* Whether a loss record is printed (and put in the JSON) one by one. */
+bool report_view_lists_leak(const struct report_view *v, const struct mt_leak *leak);
+
+void render_text(FILE *out, const struct report_view *v);
+void render_json(FILE *out, const struct report_view *v);
+
+#endif

@@ -1,0 +1,70 @@
+/* eventlog.h — writes the event log (docs/event-log.md): the only thing the runtime
+ * produces. Records are formatted in fixed buffers and written with write(2) under one
+ * lock, so lines never interleave and a killed process leaves a readable prefix. Stacks
+ * and modules are written the first time a record needs them.
+ * Never call with a block-table lock held: writing modules takes the loader lock. */
+#ifndef MEMTRACE_EVENTLOG_H
+#define MEMTRACE_EVENTLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pool.h"
+
+enum error_kind {
+    ERROR_DOUBLE_FREE,
+    ERROR_INVALID_FREE,
+    ERROR_MISMATCHED_FREE,
+    ERROR_INVALID_SIZE,
+    ERROR_HEAP_OVERFLOW,
+    ERROR_HEAP_UNDERFLOW,
+    ERROR_USE_AFTER_FREE,
+    ERROR_INVALID_MUNMAP,
+};
+
+enum access_op { ACCESS_NONE, ACCESS_READ, ACCESS_WRITE };
+
+struct error_event {
+    enum error_kind kind;
+    pid_t tid;
+    uintptr_t addr;
+    uint32_t stack;
+    bool exact;                 /* frame 0 of stack is the faulting instruction */
+    enum access_op op;
+    size_t access_size;
+    bool has_block;
+    uintptr_t block;
+    size_t block_size;
+    uint32_t alloc_stack, free_stack;
+    int alloc_kind, free_kind;  /* enum alloc_kind, or -1 */
+    bool has_requested;
+    uint64_t requested;
+};
+
+enum leak_class { LEAK_DEFINITE, LEAK_INDIRECT, LEAK_POSSIBLE, LEAK_REACHABLE, LEAK_CLASS_COUNT };
+
+struct heap_totals {
+    uint64_t live_bytes, live_blocks, allocs, frees, bytes_allocated;
+};
+
+/* Creates the log from `pattern` (%p = pid; a child of fork without %p in the pattern
+ * gets ".PID" appended) and writes the header and module records. */
+bool eventlog_open(struct pool *pool, const char *pattern, const char *options_text);
+/* After fork, in the child: a log of its own, with the inherited stacks written again. */
+bool eventlog_reopen_in_child(void);
+const char *eventlog_path(void);
+void eventlog_write_modules(void);
+void eventlog_error(const struct error_event *error);
+void eventlog_leak(enum leak_class cls, uint64_t bytes, uint64_t blocks,
+                   uint64_t indirect_bytes, uint32_t stack);
+void eventlog_mapping(uintptr_t addr, size_t len, uint32_t stack);
+void eventlog_summary(const struct heap_totals *totals);
+void eventlog_end(void);
+
+void eventlog_lock(void);
+void eventlog_unlock(void);
+void eventlog_reset_lock(void);
+
+#endif

@@ -1,0 +1,438 @@
+/* leakscan.c — reachability, cliques and loss records (see leakscan.h). */
+#include "leakscan.h"
+
+#include <fcntl.h>
+#include <link.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blocks.h"
+#include "mappings.h"
+#include "threads.h"
+
+#define RED_ZONE 128                 /* the x86_64 ABI lets leaf code use this below sp */
+#define TCB_SIZE 2304                /* glibc's struct pthread above the thread pointer */
+#define NO_CLIQUE UINT32_MAX
+#define MAX_THREADS 8192
+
+enum scan_state { UNREACHED, POSSIBLE, REACHABLE, INDIRECT };
+
+struct scan_block {
+    uintptr_t addr;
+    size_t size;
+    uint64_t indirect;               /* bytes lost only through this block */
+    uint32_t stack;
+    uint8_t state;
+    uint8_t untracked;
+};
+
+struct range {
+    uintptr_t lo, hi;
+};
+
+struct scan {
+    struct pool *pool;
+    struct scan_block *blocks;
+    size_t nblocks;
+    uintptr_t lo, hi;                /* span of all blocks, for a cheap first test */
+    uint32_t *marks;                 /* mark stack of block indices */
+    size_t nmarks;
+    uint32_t clique;
+    struct range *readable;          /* sorted, from /proc/self/maps */
+    size_t nreadable;
+    struct range *roots;
+    size_t nroots, roots_cap;
+    const struct scan_caller *caller;
+};
+
+/* ----------------------------------------------------------------------------------
+ * Snapshot of the block table, sorted by address
+ * -------------------------------------------------------------------------------- */
+
+static void count_block(const struct block *b, void *ctx)
+{
+    (void)b;
+    ++*(size_t *)ctx;
+}
+
+static void copy_block(const struct block *b, void *ctx)
+{
+    struct scan *s = ctx;
+    s->blocks[s->nblocks++] = (struct scan_block){
+        .addr = b->addr, .size = b->size, .stack = b->alloc_stack, .untracked = b->untracked,
+    };
+}
+
+/* LSD radix sort on the low 48 bits of the address (user space on x86_64). */
+static bool sort_blocks(struct scan *s)
+{
+    struct scan_block *tmp = pool_alloc(s->pool, s->nblocks * sizeof *tmp + 1);
+    size_t *counts = pool_alloc(s->pool, 65536 * sizeof(size_t));
+    if (!tmp || !counts)
+        return false;
+    for (int shift = 0; shift < 48; shift += 16) {
+        memset(counts, 0, 65536 * sizeof(size_t));
+        for (size_t i = 0; i < s->nblocks; i++)
+            counts[(s->blocks[i].addr >> shift) & 0xffff]++;
+        size_t total = 0;
+        for (size_t d = 0; d < 65536; d++) {
+            size_t c = counts[d];
+            counts[d] = total;
+            total += c;
+        }
+        for (size_t i = 0; i < s->nblocks; i++)
+            tmp[counts[(s->blocks[i].addr >> shift) & 0xffff]++] = s->blocks[i];
+        struct scan_block *swap = s->blocks;
+        s->blocks = tmp;
+        tmp = swap;
+    }
+    pool_free(s->pool, tmp);
+    pool_free(s->pool, counts);
+    return true;
+}
+
+static bool snapshot_blocks(struct scan *s)
+{
+    size_t n = 0;
+    blocks_for_each(count_block, &n);
+    s->blocks = pool_alloc(s->pool, n * sizeof(struct scan_block) + 1);
+    s->marks = pool_alloc(s->pool, (2 * n + 1) * sizeof(uint32_t));
+    if (!s->blocks || !s->marks)
+        return false;
+    blocks_for_each(copy_block, s);
+    if (!sort_blocks(s))
+        return false;
+    s->lo = s->nblocks ? s->blocks[0].addr : 0;
+    s->hi = 0;
+    for (size_t i = 0; i < s->nblocks; i++) {
+        uintptr_t end = s->blocks[i].addr + (s->blocks[i].size ? s->blocks[i].size : 1);
+        if (end > s->hi)
+            s->hi = end;
+    }
+    return true;
+}
+
+/* ----------------------------------------------------------------------------------
+ * Marking
+ * -------------------------------------------------------------------------------- */
+
+/* The block containing p (start or interior), or -1. */
+static long find_block(const struct scan *s, uintptr_t p)
+{
+    size_t lo = 0, hi = s->nblocks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->blocks[mid].addr <= p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return -1;
+    const struct scan_block *b = &s->blocks[lo - 1];
+    return (p < b->addr + b->size || p == b->addr) ? (long)(lo - 1) : -1;
+}
+
+static void push(struct scan *s, size_t i)
+{
+    s->marks[s->nmarks++] = (uint32_t)i;
+}
+
+/* valgrind's rule: a start pointer from a definite (root or reachable) holder makes a
+ * block reachable; anything else makes an unreached block possible. In clique mode every
+ * unreached block found is charged to the clique's leader as indirect. */
+static void mark_pointer(struct scan *s, uintptr_t p, bool from_definite)
+{
+    long found = find_block(s, p);
+    if (found < 0)
+        return;
+    struct scan_block *b = &s->blocks[found];
+    if (s->clique != NO_CLIQUE) {
+        if (b->state == UNREACHED && (uint32_t)found != s->clique) {
+            b->state = INDIRECT;
+            s->blocks[s->clique].indirect += b->size + b->indirect;
+            b->indirect = 0;
+            push(s, (size_t)found);
+        }
+        return;
+    }
+    if (b->state == REACHABLE)
+        return;
+    if (p == b->addr && from_definite) {
+        b->state = REACHABLE;
+        push(s, (size_t)found);
+    } else if (b->state == UNREACHED) {
+        b->state = POSSIBLE;
+        push(s, (size_t)found);
+    }
+}
+
+static void scan_words(struct scan *s, uintptr_t lo, uintptr_t hi, bool from_definite)
+{
+    lo = (lo + 7) & ~(uintptr_t)7;
+    for (uintptr_t w = lo; w + sizeof(uintptr_t) <= hi; w += sizeof(uintptr_t)) {
+        uintptr_t v = *(const uintptr_t *)w;
+        if (v >= s->lo && v < s->hi)
+            mark_pointer(s, v, from_definite);
+    }
+}
+
+static void drain_marks(struct scan *s)
+{
+    while (s->nmarks > 0) {
+        const struct scan_block *b = &s->blocks[s->marks[--s->nmarks]];
+        scan_words(s, b->addr, b->addr + b->size, b->state == REACHABLE);
+    }
+}
+
+/* ----------------------------------------------------------------------------------
+ * Roots
+ * -------------------------------------------------------------------------------- */
+
+static uintptr_t parse_hex(const char **p)
+{
+    uintptr_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (uintptr_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (uintptr_t)(c - 'a' + 10);
+        else
+            return v;
+    }
+}
+
+/* The readable mappings of the process, so that no root read can fault. */
+static bool read_maps(struct scan *s)
+{
+    size_t cap = 1 << 20, len = 0;
+    char *text = pool_alloc(s->pool, cap);
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (!text || fd < 0)
+        return false;
+    while ((n = read(fd, text + len, cap - 1 - len)) > 0) {
+        len += (size_t)n;
+        if (len + 1 >= cap) {
+            char *bigger = pool_alloc(s->pool, cap * 2);
+            if (!bigger)
+                break;
+            memcpy(bigger, text, len);
+            pool_free(s->pool, text);
+            text = bigger;
+            cap *= 2;
+        }
+    }
+    close(fd);
+    text[len] = '\0';
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += text[i] == '\n';
+    s->readable = pool_alloc(s->pool, (lines + 1) * sizeof(struct range));
+    if (!s->readable)
+        return false;
+    for (const char *p = text; *p;) {
+        uintptr_t lo = parse_hex(&p);
+        p++;
+        uintptr_t hi = parse_hex(&p);
+        p++;
+        if (*p == 'r')
+            s->readable[s->nreadable++] = (struct range){lo, hi};
+        while (*p && *p != '\n')
+            p++;
+        if (*p)
+            p++;
+    }
+    pool_free(s->pool, text);
+    return true;
+}
+
+/* The readable mapping that contains addr, or NULL. */
+static const struct range *mapping_of(const struct scan *s, uintptr_t addr)
+{
+    size_t lo = 0, hi = s->nreadable;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->readable[mid].hi <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->nreadable && s->readable[lo].lo <= addr ? &s->readable[lo] : NULL;
+}
+
+static void add_root(struct scan *s, uintptr_t lo, uintptr_t hi)
+{
+    if (lo >= hi)
+        return;
+    if (s->nroots == s->roots_cap) {
+        size_t cap = s->roots_cap ? s->roots_cap * 2 : 256;
+        struct range *bigger = pool_alloc(s->pool, cap * sizeof(struct range));
+        if (!bigger)
+            return;
+        if (s->roots)
+            memcpy(bigger, s->roots, s->nroots * sizeof(struct range));
+        pool_free(s->pool, s->roots);
+        s->roots = bigger;
+        s->roots_cap = cap;
+    }
+    s->roots[s->nroots++] = (struct range){lo, hi};
+}
+
+static int add_module_roots(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+    struct scan *s = ctx;
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+            continue;
+        if (lo >= s->caller->self_lo && lo < s->caller->self_hi)
+            continue;
+        add_root(s, lo, lo + ph->p_memsz);
+    }
+    return 0;
+}
+
+static void add_mapping_root(const struct mapping *m, void *ctx)
+{
+    if ((m->prot & 3) == 3)          /* PROT_READ | PROT_WRITE */
+        add_root(ctx, m->start, m->end);
+}
+
+/* Scans [lo, hi) only where it is readable: roots may cross guard pages and holes. */
+static void scan_root(struct scan *s, uintptr_t lo, uintptr_t hi)
+{
+    while (lo < hi) {
+        const struct range *m = mapping_of(s, lo);
+        if (!m) {
+            size_t i = 0;
+            while (i < s->nreadable && s->readable[i].hi <= lo)
+                i++;
+            if (i == s->nreadable || s->readable[i].lo >= hi)
+                return;
+            lo = s->readable[i].lo;
+            continue;
+        }
+        uintptr_t end = m->hi < hi ? m->hi : hi;
+        scan_words(s, lo, end, true);
+        drain_marks(s);
+        lo = end;
+    }
+}
+
+/* A thread's stack from its stack pointer to the end of the mapping holding it (glibc
+ * puts the thread's TCB and static TLS there too), and its static TLS otherwise. */
+static void scan_thread(struct scan *s, uintptr_t from, uintptr_t tp)
+{
+    const struct range *stack = mapping_of(s, from);
+    if (stack)
+        scan_root(s, from, stack->hi);
+    if (tp)
+        scan_root(s, tp - s->caller->static_tls_size, tp + TCB_SIZE);
+}
+
+static void scan_stopped_threads(struct scan *s, const struct thread_snapshot *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!__atomic_load_n(&t[i].stopped, __ATOMIC_ACQUIRE))
+            continue;
+        scan_words(s, (uintptr_t)t[i].regs, (uintptr_t)(t[i].regs + THREAD_REG_COUNT), true);
+        drain_marks(s);
+        scan_thread(s, t[i].sp - RED_ZONE, t[i].tp);
+    }
+}
+
+/* ----------------------------------------------------------------------------------
+ * Classes and loss records
+ * -------------------------------------------------------------------------------- */
+
+static void form_cliques(struct scan *s)
+{
+    for (size_t i = 0; i < s->nblocks; i++) {
+        if (s->blocks[i].state != UNREACHED)
+            continue;
+        s->clique = (uint32_t)i;
+        scan_words(s, s->blocks[i].addr, s->blocks[i].addr + s->blocks[i].size, false);
+        drain_marks(s);
+    }
+    s->clique = NO_CLIQUE;
+}
+
+static enum leak_class class_of(uint8_t state)
+{
+    switch (state) {
+    case UNREACHED: return LEAK_DEFINITE;
+    case INDIRECT: return LEAK_INDIRECT;
+    case POSSIBLE: return LEAK_POSSIBLE;
+    default: return LEAK_REACHABLE;
+    }
+}
+
+struct loss_record {
+    uint64_t key;                    /* class << 32 | stack, + 1 so that 0 means empty */
+    uint64_t bytes, blocks, indirect;
+};
+
+static void write_loss_records(struct scan *s, struct heap_totals *totals)
+{
+    size_t cap = 16;
+    while (cap < 2 * s->nblocks)
+        cap *= 2;
+    struct loss_record *recs = pool_alloc(s->pool, cap * sizeof *recs);
+    if (!recs)
+        return;
+    for (size_t i = 0; i < s->nblocks; i++) {
+        const struct scan_block *b = &s->blocks[i];
+        if (b->untracked)
+            continue;
+        totals->live_blocks++;
+        totals->live_bytes += b->size;
+        uint64_t key = ((uint64_t)class_of(b->state) << 32 | b->stack) + 1;
+        size_t slot = (key * 0x9e3779b97f4a7c15ull) >> 20 & (cap - 1);
+        while (recs[slot].key && recs[slot].key != key)
+            slot = (slot + 1) & (cap - 1);
+        recs[slot].key = key;
+        recs[slot].bytes += b->size;
+        recs[slot].blocks++;
+        recs[slot].indirect += b->indirect;
+    }
+    for (size_t i = 0; i < cap; i++) {
+        if (!recs[i].key)
+            continue;
+        uint64_t key = recs[i].key - 1;
+        eventlog_leak((enum leak_class)(key >> 32), recs[i].bytes, recs[i].blocks,
+                      recs[i].indirect, (uint32_t)key);
+    }
+    pool_free(s->pool, recs);
+}
+
+void leakscan_run(struct pool *pool, const struct scan_caller *caller, struct heap_totals *totals)
+{
+    struct scan s = {.pool = pool, .caller = caller, .clique = NO_CLIQUE};
+    struct thread_snapshot *threads = pool_alloc(pool, MAX_THREADS * sizeof *threads);
+    size_t nthreads = 0;
+
+    dl_iterate_phdr(add_module_roots, &s);   /* takes the loader lock: before the stop */
+    caller->lock_all();
+    if (threads)
+        nthreads = threads_stop_others(threads, MAX_THREADS);
+    caller->unlock_all();
+
+    mappings_for_each(add_mapping_root, &s);
+    if (read_maps(&s) && snapshot_blocks(&s)) {
+        for (size_t i = 0; i < s.nroots; i++)
+            scan_root(&s, s.roots[i].lo, s.roots[i].hi);
+        scan_words(&s, (uintptr_t)caller->saved_regs,
+                   (uintptr_t)caller->saved_regs + caller->saved_regs_size, true);
+        drain_marks(&s);
+        scan_thread(&s, caller->stack_from, (uintptr_t)__builtin_thread_pointer());
+        scan_stopped_threads(&s, threads, nthreads);
+        form_cliques(&s);
+        write_loss_records(&s, totals);
+    }
+    threads_resume_others();
+}

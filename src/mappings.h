@@ -1,0 +1,33 @@
+/* mappings.h — the regions the program itself mapped with mmap (not glibc's own heap
+ * mappings, which bypass the interposed mmap). The leak scan treats the writable ones as
+ * roots, as valgrind does: programs keep heap pointers in their own mappings (CPython's
+ * object arenas, custom allocators). Regions still mapped at exit are listed in the
+ * report as information. One lock; the table lives in the runtime pool. */
+#ifndef MEMTRACE_MAPPINGS_H
+#define MEMTRACE_MAPPINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pool.h"
+
+struct mapping {
+    uintptr_t start, end;
+    int prot;
+    uint32_t stack;
+};
+
+bool mappings_init(struct pool *pool);
+void mappings_add(uintptr_t start, size_t len, int prot, uint32_t stack);
+/* Forgets [start, start+len), splitting regions that straddle it. */
+void mappings_remove(uintptr_t start, size_t len);
+void mappings_protect(uintptr_t start, size_t len, int prot);
+/* Unlocked: only while the world is stopped, or single-threaded at exit. */
+void mappings_for_each(void (*fn)(const struct mapping *m, void *ctx), void *ctx);
+
+void mappings_lock(void);
+void mappings_unlock(void);
+void mappings_reset_lock(void);
+
+#endif

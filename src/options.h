@@ -1,0 +1,71 @@
+/* options.h — every memtrace option, declared once in MEMTRACE_OPTION_TABLE with its
+ * type, default and help. The same table drives the runtime's MEMTRACE_OPTIONS parser,
+ * the launcher's command line, `--help` and docs/options.md. No option is read anywhere
+ * else. The parser never allocates (it runs inside malloc during bootstrap). */
+#ifndef MEMTRACE_OPTIONS_H
+#define MEMTRACE_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define OPTION_PATH_MAX 512
+
+enum option_type { OPT_BOOL, OPT_INT, OPT_CHOICE, OPT_KINDS, OPT_PATH };
+
+/* Who reads an option: the runtime inside the target, the reporter, or the launcher. */
+enum option_scope { SCOPE_RUNTIME = 1, SCOPE_REPORT = 2, SCOPE_LAUNCHER = 4 };
+
+/* Leak-kind sets, as bits (also the reporter's LEAK_BIT_* values). */
+#define KIND_DEFINITE  1u
+#define KIND_INDIRECT  2u
+#define KIND_POSSIBLE  4u
+#define KIND_REACHABLE 8u
+
+/*  X(type,       field,                 name,                    default,  min, max,  scope,                          choices,             help) */
+#define MEMTRACE_OPTION_TABLE(X) \
+    X(OPT_CHOICE, leak_check,            "leak-check",            2,        0, 2,      SCOPE_RUNTIME | SCOPE_REPORT,   "no|summary|full",   "search for leaks at exit; summary prints totals only") \
+    X(OPT_KINDS,  show_leak_kinds,       "show-leak-kinds",       5,        0, 15,     SCOPE_REPORT,                   NULL,                "leak kinds shown one by one: definite,indirect,possible,reachable|all|none") \
+    X(OPT_KINDS,  errors_for_leak_kinds, "errors-for-leak-kinds", 3,        0, 15,     SCOPE_REPORT,                   NULL,                "leak kinds counted as errors (for --error-exitcode)") \
+    X(OPT_INT,    error_exitcode,        "error-exitcode",        0,        0, 255,    SCOPE_LAUNCHER,                 NULL,                "exit with this code when errors were found (0: keep the program's own status)") \
+    X(OPT_INT,    num_callers,           "num-callers",           24,       1, 64,     SCOPE_RUNTIME | SCOPE_REPORT,   NULL,                "frames recorded and shown per stack") \
+    X(OPT_BOOL,   trace_children,        "trace-children",        0,        0, 1,      SCOPE_RUNTIME,                  NULL,                "keep tracing programs started with exec") \
+    X(OPT_PATH,   log_file,              "log-file",              0,        0, 0,      SCOPE_REPORT,                   NULL,                "write the text report to FILE instead of stderr (%p: pid)") \
+    X(OPT_PATH,   json,                  "json",                  0,        0, 0,      SCOPE_REPORT,                   NULL,                "write the JSON report to FILE (%p: pid)") \
+    X(OPT_PATH,   event_log,             "event-log",             0,        0, 0,      SCOPE_RUNTIME,                  NULL,                "keep the raw event log in FILE (%p: pid); `memtrace report FILE` renders it again") \
+    X(OPT_BOOL,   quiet,                 "quiet",                 0,        0, 1,      SCOPE_REPORT,                   NULL,                "print errors only (also -q)")
+
+struct options {
+#define OPTION_FIELD_OPT_BOOL(field) bool field;
+#define OPTION_FIELD_OPT_INT(field) int field;
+#define OPTION_FIELD_OPT_CHOICE(field) int field;
+#define OPTION_FIELD_OPT_KINDS(field) unsigned field;
+#define OPTION_FIELD_OPT_PATH(field) char field[OPTION_PATH_MAX];
+#define OPTION_DECLARE(type, field, ...) OPTION_FIELD_##type(field)
+    MEMTRACE_OPTION_TABLE(OPTION_DECLARE)
+};
+
+struct option_info {
+    enum option_type type;
+    const char *name;
+    long default_value;
+    long min, max;
+    unsigned scope;
+    const char *choices;
+    const char *help;
+};
+
+extern const struct option_info option_infos[];
+extern const size_t option_count;
+
+void options_init(struct options *opts);
+/* Sets one option from `name` and `value` (not NUL-terminated). Returns 0, or -1 with a
+ * one-line reason in err (e.g. "unknown option 'foo'"). */
+int options_set(struct options *opts, const char *name, size_t name_len,
+                const char *value, size_t value_len, char *err, size_t err_size);
+/* Parses "key=value key=value" (words separated by blanks; `--key=value` also accepted).
+ * Stops at the first bad word; returns 0 or -1 with the reason in err. */
+int options_parse_string(struct options *opts, const char *text, char *err, size_t err_size);
+/* The scope of a named option, or 0 when there is no such option. */
+unsigned options_scope(const char *name, size_t name_len);
+
+#endif

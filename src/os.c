@@ -1,0 +1,147 @@
+/* os.c — raw system access for the runtime (see os.h). */
+#include "os.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+extern char **environ;
+
+void os_lock(struct spinlock *lock)
+{
+    for (unsigned spins = 0;; spins++) {
+        if (!__atomic_exchange_n(&lock->locked, 1, __ATOMIC_ACQUIRE))
+            return;
+        while (__atomic_load_n(&lock->locked, __ATOMIC_RELAXED)) {
+            if (++spins > 64)
+                sched_yield();
+            else
+                __builtin_ia32_pause();
+        }
+    }
+}
+
+void os_unlock(struct spinlock *lock)
+{
+    __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
+}
+
+pid_t os_gettid(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+void *os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)
+{
+    return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, offset);
+}
+
+int os_munmap(void *addr, size_t len)
+{
+    return (int)syscall(SYS_munmap, addr, len);
+}
+
+int os_mprotect(void *addr, size_t len, int prot)
+{
+    return (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+bool os_write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+const char *os_getenv(const char *name)
+{
+    size_t len = strlen(name);
+    if (!environ)
+        return NULL;
+    for (char **e = environ; *e; e++)
+        if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+            return *e + len + 1;
+    return NULL;
+}
+
+void line_init(struct line *l, char *buf, size_t cap)
+{
+    l->buf = buf;
+    l->len = 0;
+    l->cap = cap;
+}
+
+void line_mem(struct line *l, const char *s, size_t n)
+{
+    if (n > l->cap - l->len)
+        n = l->cap - l->len;
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+void line_str(struct line *l, const char *s)
+{
+    line_mem(l, s, strlen(s));
+}
+
+void line_char(struct line *l, char c)
+{
+    line_mem(l, &c, 1);
+}
+
+void line_dec(struct line *l, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    line_mem(l, tmp + sizeof tmp - n, (size_t)n);
+}
+
+void line_hex(struct line *l, uint64_t v)
+{
+    char tmp[18];
+    int n = 0;
+    do {
+        tmp[sizeof tmp - 1 - n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    line_str(l, "0x");
+    line_mem(l, tmp + sizeof tmp - n, (size_t)n);
+}
+
+void line_escaped(struct line *l, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            line_str(l, "\\\\");
+        else if (*s == '\n')
+            line_str(l, "\\n");
+        else
+            line_char(l, *s);
+    }
+}
+
+void line_expand_pid(struct line *l, const char *pattern, pid_t pid)
+{
+    for (const char *s = pattern; *s; s++) {
+        if (s[0] == '%' && s[1] == 'p') {
+            line_dec(l, (uint64_t)pid);
+            s++;
+        } else {
+            line_char(l, *s);
+        }
+    }
+}

@@ -1,0 +1,49 @@
+/* os.h — the runtime's one seam to the system: raw syscalls, a spinlock that is safe to
+ * take inside malloc and to reset after fork, environment lookup without getenv, and a
+ * fixed-buffer line formatter used instead of stdio. Nothing here allocates. */
+#ifndef MEMTRACE_OS_H
+#define MEMTRACE_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct spinlock {
+    int locked;
+};
+
+void os_lock(struct spinlock *lock);
+void os_unlock(struct spinlock *lock);
+/* After fork the child has one thread: whoever held the lock is gone. */
+static inline void os_lock_reset(struct spinlock *lock) { lock->locked = 0; }
+
+pid_t os_gettid(void);
+/* Raw mapping syscalls: libmemtrace exports mmap/munmap/mprotect itself, so its own
+ * mappings must not go through those symbols. MAP_FAILED / -1 with errno on failure. */
+void *os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset);
+int os_munmap(void *addr, size_t len);
+int os_mprotect(void *addr, size_t len, int prot);
+/* Writes everything or gives up on a hard error; retries EINTR and short writes. */
+bool os_write_all(int fd, const void *buf, size_t len);
+/* Reads `name` from the process environment without getenv (safe before libc init). */
+const char *os_getenv(const char *name);
+
+/* A line built in a caller-provided fixed buffer; overflow truncates, never writes past. */
+struct line {
+    char *buf;
+    size_t len, cap;
+};
+
+void line_init(struct line *l, char *buf, size_t cap);
+void line_str(struct line *l, const char *s);
+void line_mem(struct line *l, const char *s, size_t n);
+void line_char(struct line *l, char c);
+void line_dec(struct line *l, uint64_t v);
+void line_hex(struct line *l, uint64_t v); /* with 0x */
+/* Free text for the event log: backslash and newline escaped as \\ and \n. */
+void line_escaped(struct line *l, const char *s);
+/* Appends `pattern` with every %p replaced by pid. */
+void line_expand_pid(struct line *l, const char *pattern, pid_t pid);
+
+#endif

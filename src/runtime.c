@@ -1,0 +1,342 @@
+/* runtime.c — start-up, fork and exit of the runtime (see runtime.h). */
+#include "runtime.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "blocks.h"
+#include "eventlog.h"
+#include "heap.h"
+#include "leakscan.h"
+#include "mappings.h"
+#include "os.h"
+#include "stacks.h"
+
+#define POOL_ARENA_ORDER 26          /* 64 MiB arenas, reserved lazily by the kernel */
+#define DEFAULT_STATIC_TLS 4096
+
+struct options runtime_options;
+struct pool runtime_pool;
+__thread struct thread_state runtime_thread __attribute__((tls_model("initial-exec")));
+
+extern char **environ;
+extern const ElfW(Ehdr) __ehdr_start;   /* this library's own ELF header (linker-defined) */
+
+static struct {
+    int state;                       /* enum runtime_state */
+    int tables_ready;
+    int exit_done;
+    bool own_log;                    /* no launcher: we render the report ourselves */
+    char options_text[1024];
+    uintptr_t self_lo, self_hi;
+    size_t static_tls_size;
+} rt;
+
+pid_t runtime_tid(void)
+{
+    if (!runtime_thread.tid)
+        runtime_thread.tid = os_gettid();
+    return runtime_thread.tid;
+}
+
+bool runtime_tables_ready(void)
+{
+    return __atomic_load_n(&rt.tables_ready, __ATOMIC_ACQUIRE);
+}
+
+static void say(const char *a, const char *b)
+{
+    char buf[1024];
+    struct line l;
+    line_init(&l, buf, sizeof buf - 1);
+    line_str(&l, "memtrace: ");
+    line_str(&l, a);
+    line_str(&l, b);
+    line_char(&l, '\n');
+    os_write_all(2, l.buf, l.len);
+}
+
+/* Our own text and data, from our program headers: no loader lock needed. */
+static void find_self(void)
+{
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)((const char *)&__ehdr_start + __ehdr_start.e_phoff);
+    uintptr_t base = (uintptr_t)&__ehdr_start;
+    rt.self_lo = base;
+    rt.self_hi = base;
+    for (int i = 0; i < __ehdr_start.e_phnum; i++)
+        if (ph[i].p_type == PT_LOAD && base + ph[i].p_vaddr + ph[i].p_memsz > rt.self_hi)
+            rt.self_hi = base + ph[i].p_vaddr + ph[i].p_memsz;
+}
+
+static void find_static_tls_size(void)
+{
+    void (*get_info)(size_t *, size_t *) =
+        (void (*)(size_t *, size_t *))dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
+    size_t size = 0, align = 0;
+    if (get_info)
+        get_info(&size, &align);
+    rt.static_tls_size = size ? size : DEFAULT_STATIC_TLS;
+}
+
+/* With --trace-children=no, programs started by exec must not load us again. */
+static void drop_self_from_ld_preload(void)
+{
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
+            continue;
+        char *out = *e + 11;
+        for (char *in = out; *in;) {
+            char *end = in + strcspn(in, ": ");
+            size_t len = (size_t)(end - in);
+            bool ours = memmem(in, len, "libmemtrace", 11) != NULL;
+            if (!ours && len > 0) {
+                if (out != *e + 11)
+                    *out++ = ':';
+                memmove(out, in, len);
+                out += len;
+            }
+            in = *end ? end + 1 : end;
+        }
+        *out = '\0';
+    }
+}
+
+static bool open_log(void)
+{
+    const char *pattern = runtime_options.event_log;
+    char own[600];
+    if (!pattern[0]) {
+        const char *tmp = os_getenv("TMPDIR");
+        struct line l;
+        line_init(&l, own, sizeof own - 1);
+        line_str(&l, tmp && tmp[0] == '/' ? tmp : "/tmp");
+        line_str(&l, "/memtrace.%p.log");
+        own[l.len] = '\0';
+        pattern = own;
+        rt.own_log = true;
+    }
+    if (eventlog_open(&runtime_pool, pattern, rt.options_text))
+        return true;
+    say("cannot create the event log ", pattern);
+    return false;
+}
+
+static void fork_prepare(void)
+{
+    eventlog_lock();
+    mappings_lock();
+    blocks_lock_all();
+    pool_fork_prepare(&runtime_pool);
+}
+
+static void fork_parent(void)
+{
+    pool_fork_parent(&runtime_pool);
+    blocks_unlock_all();
+    mappings_unlock();
+    eventlog_unlock();
+}
+
+static void fork_child(void)
+{
+    pool_fork_child(&runtime_pool);
+    blocks_reset_locks();
+    mappings_reset_lock();
+    eventlog_reset_lock();
+    runtime_thread.tid = 0;
+    rt.exit_done = 0;
+    runtime_thread.busy = 1;
+    eventlog_reopen_in_child();
+    runtime_thread.busy = 0;
+}
+
+static bool read_options(void)
+{
+    char err[256];
+    const char *text = os_getenv("MEMTRACE_OPTIONS");
+    options_init(&runtime_options);
+    if (!text)
+        return true;
+    size_t n = strlen(text);
+    if (n >= sizeof rt.options_text)
+        n = sizeof rt.options_text - 1;
+    memcpy(rt.options_text, text, n);
+    rt.options_text[n] = '\0';
+    if (options_parse_string(&runtime_options, rt.options_text, err, sizeof err) == 0)
+        return true;
+    say("MEMTRACE_OPTIONS: ", err);
+    return false;
+}
+
+static void initialize(void)
+{
+    runtime_thread.busy = 1;
+    if (!read_options())
+        _exit(2);
+    find_self();
+    pool_init(&runtime_pool, POOL_ARENA_ORDER, 0);
+    if (!blocks_init(&runtime_pool) || !mappings_init(&runtime_pool) ||
+        !stacks_init(&runtime_pool, rt.self_lo, rt.self_hi)) {
+        say("cannot map memory for the block table; not tracking", "");
+        __atomic_store_n(&rt.state, RUNTIME_DISABLED, __ATOMIC_RELEASE);
+        return;
+    }
+    __atomic_store_n(&rt.tables_ready, 1, __ATOMIC_RELEASE);
+    if (!stacks_load_unwinder())
+        say("cannot load libunwind.so.8; allocation stacks will be empty", "");
+    find_static_tls_size();
+    if (!runtime_options.trace_children)
+        drop_self_from_ld_preload();
+    bool logging = open_log();
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    __atomic_store_n(&rt.state, logging ? RUNTIME_READY : RUNTIME_DISABLED, __ATOMIC_RELEASE);
+    runtime_thread.busy = 0;
+}
+
+bool runtime_ensure_ready(void)
+{
+    int state = __atomic_load_n(&rt.state, __ATOMIC_ACQUIRE);
+    if (state == RUNTIME_READY)
+        return true;
+    if (state == RUNTIME_UNINIT &&
+        __atomic_compare_exchange_n(&rt.state, &state, RUNTIME_STARTING, false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        initialize();
+        return __atomic_load_n(&rt.state, __ATOMIC_ACQUIRE) == RUNTIME_READY;
+    }
+    if (runtime_thread.busy)
+        return false;                /* our own initialisation, re-entered */
+    while ((state = __atomic_load_n(&rt.state, __ATOMIC_ACQUIRE)) == RUNTIME_STARTING)
+        sched_yield();
+    return state == RUNTIME_READY;
+}
+
+void runtime_modules_changed(void)
+{
+    if (__atomic_load_n(&rt.state, __ATOMIC_ACQUIRE) == RUNTIME_READY)
+        eventlog_write_modules();
+}
+
+/* ----------------------------------------------------------------------------------
+ * Exit
+ * -------------------------------------------------------------------------------- */
+
+static void lock_everything(void)
+{
+    fork_prepare();
+}
+
+static void unlock_everything(void)
+{
+    fork_parent();
+}
+
+static void count_live(const struct block *b, void *ctx)
+{
+    struct heap_totals *t = ctx;
+    if (b->untracked)
+        return;
+    t->live_blocks++;
+    t->live_bytes += b->size;
+}
+
+static void log_mapping(const struct mapping *m, void *ctx)
+{
+    (void)ctx;
+    eventlog_mapping(m->start, m->end - m->start, m->stack);
+}
+
+static int find_reporter(char *out, size_t size)
+{
+    static const char *const candidates[] = {"/memtrace", "/../../bin/memtrace", "/../bin/memtrace"};
+    Dl_info info;
+    if (!dladdr((void *)find_reporter, &info) || !info.dli_fname)
+        return -1;
+    const char *slash = strrchr(info.dli_fname, '/');
+    size_t dir_len = slash ? (size_t)(slash - info.dli_fname) : 0;
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        size_t n = strlen(candidates[i]);
+        if (dir_len + n + 1 > size)
+            continue;
+        memcpy(out, info.dli_fname, dir_len);
+        memcpy(out + dir_len, candidates[i], n + 1);
+        if (access(out, X_OK) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+/* Without a launcher, the runtime starts the reporter on its own log (environment
+ * passed on without LD_PRELOAD, so the reporter is not traced) and removes the log. */
+static void run_reporter(void)
+{
+    char reporter[1024];
+    const char *log = eventlog_path();
+    size_t nenv = 0;
+    pid_t pid;
+    int status;
+
+    if (!log || find_reporter(reporter, sizeof reporter) != 0) {
+        say("no reporter found next to libmemtrace.so; event log kept in ", log ? log : "?");
+        return;
+    }
+    while (environ && environ[nenv])
+        nenv++;
+    char **env = pool_alloc(&runtime_pool, (nenv + 1) * sizeof(char *));
+    if (!env)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < nenv; i++)
+        if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+            env[k++] = environ[i];
+    env[k] = NULL;
+    char *argv[] = {reporter, "report", (char *)log, NULL};
+    if (posix_spawn(&pid, reporter, NULL, NULL, argv, env) == 0)
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+    unlink(log);
+}
+
+void runtime_exit(void)
+{
+    struct heap_totals totals;
+    jmp_buf regs;
+
+    if (__atomic_exchange_n(&rt.exit_done, 1, __ATOMIC_ACQ_REL) ||
+        __atomic_load_n(&rt.state, __ATOMIC_ACQUIRE) != RUNTIME_READY)
+        return;
+    runtime_thread.busy = 1;         /* from here on, allocations are not ours to judge */
+    setjmp(regs);                    /* spills callee-saved registers: they are roots */
+    memset(&totals, 0, sizeof totals);
+    if (runtime_options.leak_check != 0) {
+        struct scan_caller caller = {
+            .stack_from = (uintptr_t)__builtin_frame_address(0),
+            .saved_regs = regs, .saved_regs_size = sizeof regs,
+            .self_lo = rt.self_lo, .self_hi = rt.self_hi,
+            .static_tls_size = rt.static_tls_size,
+            .lock_all = lock_everything, .unlock_all = unlock_everything,
+        };
+        leakscan_run(&runtime_pool, &caller, &totals);
+    } else {
+        blocks_for_each(count_live, &totals);
+    }
+    struct heap_totals counts;
+    heap_totals(&counts);
+    totals.allocs = counts.allocs;
+    totals.frees = counts.frees;
+    totals.bytes_allocated = counts.bytes_allocated;
+    mappings_for_each(log_mapping, NULL);
+    eventlog_summary(&totals);
+    eventlog_end();
+    if (rt.own_log)
+        run_reporter();
+}

@@ -1,0 +1,37 @@
+/* runtime.h — the runtime's global state and life cycle: lazy initialisation from the
+ * first allocation (ld.so switches to our malloc before any constructor runs), the
+ * per-thread re-entrancy flag, fork handling, and the exit sequence (leak scan, summary,
+ * end of log, and the reporter when no launcher is waiting for the log). */
+#ifndef MEMTRACE_RUNTIME_H
+#define MEMTRACE_RUNTIME_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "options.h"
+#include "pool.h"
+
+enum runtime_state { RUNTIME_UNINIT, RUNTIME_STARTING, RUNTIME_READY, RUNTIME_DISABLED };
+
+/* Hot per-thread state, one cache line, initial-exec TLS (no __tls_get_addr, no malloc). */
+struct thread_state {
+    int busy;            /* inside memtrace: nested allocations go straight to libc */
+    pid_t tid;           /* cached: gettid is a syscall */
+};
+
+extern struct options runtime_options;
+extern struct pool runtime_pool;
+extern __thread struct thread_state runtime_thread;
+
+/* Initialises on first use; returns true when allocations may be tracked. */
+bool runtime_ensure_ready(void);
+/* True once the block table exists: even re-entrant allocations are recorded then. */
+bool runtime_tables_ready(void);
+pid_t runtime_tid(void);
+
+/* The exit sequence; runs once, whichever of exit, return from main or _exit gets here. */
+void runtime_exit(void);
+/* After dlopen: write the new modules now, while it is safe. */
+void runtime_modules_changed(void);
+
+#endif

@@ -1,0 +1,166 @@
+/* stacks.c — stack capture and the interning table (see stacks.h). */
+#include "stacks.h"
+
+#include <dlfcn.h>
+#include <string.h>
+
+#define TABLE_ORDER 21                   /* 2M slots: load stays low up to ~1M stacks */
+#define TABLE_SLOTS (1u << TABLE_ORDER)
+#define ID_LIMIT (TABLE_SLOTS / 2)
+#define CHUNK_SIZE (64 * 1024)           /* per-thread bump chunk for records */
+#define INTERNAL_FRAMES_MAX 6            /* malloc -> heap -> capture, with slack */
+
+typedef int (*backtrace_fn)(void **buffer, int size);
+
+static struct {
+    struct pool *pool;
+    uintptr_t internal_lo, internal_hi;
+    backtrace_fn backtrace;
+    uint32_t *slots;                     /* slot -> id, 0 = empty */
+    struct stack_record **records;       /* id -> record */
+    uint32_t next_id;
+} stacks;
+
+static __thread struct {
+    char *cur;
+    size_t left;
+} record_chunk;
+
+bool stacks_init(struct pool *pool, uintptr_t internal_lo, uintptr_t internal_hi)
+{
+    stacks.pool = pool;
+    stacks.internal_lo = internal_lo;
+    stacks.internal_hi = internal_hi;
+    stacks.slots = pool_alloc(pool, TABLE_SLOTS * sizeof(uint32_t));
+    stacks.records = pool_alloc(pool, ID_LIMIT * sizeof(struct stack_record *));
+    stacks.next_id = 1;
+    return stacks.slots && stacks.records;
+}
+
+bool stacks_load_unwinder(void)
+{
+    void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (!lib)
+        return false;
+    stacks.backtrace = (backtrace_fn)dlsym(lib, "unw_backtrace");
+    return stacks.backtrace != NULL;
+}
+
+/* Two independent multiply-xorshift lanes: half the dependency chain of one. */
+static uint64_t hash_pcs(const uintptr_t *pcs, int depth)
+{
+    uint64_t a = 0x9e3779b97f4a7c15ull, b = 0xc2b2ae3d27d4eb4full ^ (uint64_t)depth;
+    int i = 0;
+    for (; i + 1 < depth; i += 2) {
+        a = (a ^ pcs[i]) * 0xff51afd7ed558ccdull;
+        b = (b ^ pcs[i + 1]) * 0xc4ceb9fe1a85ec53ull;
+        a ^= a >> 29;
+        b ^= b >> 31;
+    }
+    if (i < depth)
+        a = (a ^ pcs[i]) * 0xff51afd7ed558ccdull;
+    a ^= b * 0x9e3779b97f4a7c15ull;
+    return a ^ (a >> 32);
+}
+
+static struct stack_record *new_record(uint64_t hash, const uintptr_t *pcs, int depth)
+{
+    size_t size = (sizeof(struct stack_record) + (size_t)depth * sizeof(uintptr_t) + 15) & ~15ul;
+    if (record_chunk.left < size) {
+        char *chunk = pool_alloc(stacks.pool, CHUNK_SIZE);
+        if (!chunk)
+            return NULL;
+        record_chunk.cur = chunk;
+        record_chunk.left = CHUNK_SIZE;
+    }
+    struct stack_record *rec = (struct stack_record *)record_chunk.cur;
+    record_chunk.cur += size;
+    record_chunk.left -= size;
+    rec->hash = hash;
+    rec->depth = (uint16_t)depth;
+    rec->logged = 0;
+    memcpy(rec->pcs, pcs, (size_t)depth * sizeof(uintptr_t));
+    return rec;
+}
+
+static bool same_stack(const struct stack_record *rec, uint64_t hash,
+                       const uintptr_t *pcs, int depth)
+{
+    return rec->hash == hash && rec->depth == depth &&
+           memcmp(rec->pcs, pcs, (size_t)depth * sizeof(uintptr_t)) == 0;
+}
+
+uint32_t stacks_intern(const uintptr_t *pcs, int depth)
+{
+    uint64_t hash = hash_pcs(pcs, depth);
+    struct stack_record *mine = NULL;
+
+    if (!stacks.slots)
+        return 0;
+    for (uint32_t probe = 0, slot = (uint32_t)hash & (TABLE_SLOTS - 1); probe < 64;
+         slot = (slot + 1) & (TABLE_SLOTS - 1)) {
+        uint32_t id = __atomic_load_n(&stacks.slots[slot], __ATOMIC_ACQUIRE);
+        if (id == 0) {
+            if (!mine) {
+                uint32_t new_id = __atomic_fetch_add(&stacks.next_id, 1, __ATOMIC_RELAXED);
+                if (new_id >= ID_LIMIT || !(mine = new_record(hash, pcs, depth)))
+                    return 0;
+                mine->id = new_id;
+                __atomic_store_n(&stacks.records[new_id], mine, __ATOMIC_RELEASE);
+            }
+            /* A lost race leaves `mine` unused: its id is wasted, which is harmless. */
+            if (__atomic_compare_exchange_n(&stacks.slots[slot], &id, mine->id, false,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                return mine->id;
+        }
+        const struct stack_record *rec = __atomic_load_n(&stacks.records[id], __ATOMIC_ACQUIRE);
+        if (rec && same_stack(rec, hash, pcs, depth))
+            return id;
+        probe++;
+    }
+    return 0;
+}
+
+uint32_t stacks_capture(int max_depth)
+{
+    void *buf[STACK_MAX_DEPTH + INTERNAL_FRAMES_MAX];
+    int n, skip = 0;
+
+    if (!stacks.backtrace)
+        return 0;
+    if (max_depth > STACK_MAX_DEPTH)
+        max_depth = STACK_MAX_DEPTH;
+    n = stacks.backtrace(buf, max_depth + INTERNAL_FRAMES_MAX);
+    while (skip < n && (uintptr_t)buf[skip] >= stacks.internal_lo &&
+           (uintptr_t)buf[skip] < stacks.internal_hi)
+        skip++;
+    if (n - skip > max_depth)
+        n = skip + max_depth;
+    if (n <= skip)
+        return 0;
+    return stacks_intern((const uintptr_t *)(buf + skip), n - skip);
+}
+
+const struct stack_record *stacks_get(uint32_t id)
+{
+    if (id == 0 || id >= ID_LIMIT || !stacks.records)
+        return NULL;
+    return __atomic_load_n(&stacks.records[id], __ATOMIC_ACQUIRE);
+}
+
+uint32_t stacks_id_limit(void)
+{
+    uint32_t n = __atomic_load_n(&stacks.next_id, __ATOMIC_RELAXED);
+    return n < ID_LIMIT ? n : ID_LIMIT;
+}
+
+/* The child writes a fresh event log: every stack must be written to it again. */
+void stacks_fork_child(void)
+{
+    uint32_t limit = stacks_id_limit();
+    for (uint32_t id = 1; id < limit; id++) {
+        struct stack_record *rec = stacks.records[id];
+        if (rec)
+            rec->logged = 0;
+    }
+}

@@ -1,0 +1,38 @@
+/* stacks.h — allocation stacks. Captures with libunwind's unw_backtrace (libunwind is
+ * dlopen'ed RTLD_LOCAL, never linked: linked, its _Unwind_* would capture the program's
+ * C++ exceptions) and interns each stack in a lock-free, insert-only table, so a million
+ * allocations from one call site cost one record. Id 0 means "no stack".
+ * Call stacks_capture before taking any memtrace lock: unwinding may take the loader lock.
+ * Records live in the runtime pool and are never freed. */
+#ifndef MEMTRACE_STACKS_H
+#define MEMTRACE_STACKS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pool.h"
+
+#define STACK_MAX_DEPTH 64
+
+struct stack_record {
+    uint64_t hash;
+    uint32_t id;
+    uint16_t depth;
+    uint8_t logged;          /* written to the event log already */
+    uintptr_t pcs[];         /* return addresses, innermost first */
+};
+
+/* Frames whose pc lies in [internal_lo, internal_hi) are memtrace's own and are dropped
+ * from the top of every captured stack. */
+bool stacks_init(struct pool *pool, uintptr_t internal_lo, uintptr_t internal_hi);
+/* Loads the unwinder. Allocates (dlopen): call it where re-entrant mallocs are handled. */
+bool stacks_load_unwinder(void);
+uint32_t stacks_capture(int max_depth);
+uint32_t stacks_intern(const uintptr_t *pcs, int depth);
+const struct stack_record *stacks_get(uint32_t id);
+/* One past the highest id handed out. */
+uint32_t stacks_id_limit(void);
+
+void stacks_fork_child(void);
+
+#endif
