@@ -1,18 +1,60 @@
 /* process.c — process life-cycle entry points: load (start the runtime even if the
- * program never allocates), unload and _exit (the exit sequence: a program that leaves
- * with _exit, as fork children do, still gets its report), and dlopen (new modules are
- * recorded while it is safe, so their stacks can be symbolized after a dlclose). */
+ * program never allocates), main's return, exit and _exit (the exit sequence: a program
+ * that leaves with _exit, as fork children do, still gets its report), abort (the leak
+ * check still runs, as valgrind's does), and dlopen (new modules are recorded while it is
+ * safe, so their stacks can be symbolized after a dlclose). */
 #include <dlfcn.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "interpose.h"
 #include "runtime.h"
 
+typedef int (*main_fn)(int, char **, char **);
+typedef int (*start_main_fn)(main_fn, int, char **, void (*)(void), void (*)(void),
+                             void (*)(void), void *);
+
+static main_fn program_main;
+
+/* glibc calls exit(main's result) from inside libc, out of reach of an interposed exit. */
+static int main_with_exit_status(int argc, char **argv, char **envp)
+{
+    int status = program_main(argc, argv, envp);
+    runtime_note_exit_status(status);
+    return status;
+}
+
+MEMTRACE_EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(void),
+                                      void (*fini)(void), void (*rtld_fini)(void), void *stack_end)
+{
+    start_main_fn real = (start_main_fn)dlsym(RTLD_NEXT, "__libc_start_main");
+    program_main = main;
+    return real(main_with_exit_status, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
+/* Runs the leak check for a program killed by abort(), then dies the same way. */
+static void on_abort(int sig, siginfo_t *info, void *context)
+{
+    (void)info;
+    runtime_note_exit_signal(sig);
+    if (!runtime_thread.busy)
+        runtime_exit_from_signal(context);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 __attribute__((constructor)) static void memtrace_load(void)
 {
+    struct sigaction old, action;
     runtime_ensure_ready();
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = on_abort;
+    action.sa_flags = SA_SIGINFO;
+    if (sigaction(SIGABRT, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+        sigaction(SIGABRT, &action, NULL);
 }
 
 __attribute__((destructor)) static void memtrace_unload(void)
@@ -20,8 +62,17 @@ __attribute__((destructor)) static void memtrace_unload(void)
     runtime_exit();
 }
 
+MEMTRACE_EXPORT void exit(int status)
+{
+    void (*real_exit)(int) = (void (*)(int))dlsym(RTLD_NEXT, "exit");
+    runtime_note_exit_status(status);
+    real_exit(status);
+    __builtin_unreachable();
+}
+
 MEMTRACE_EXPORT void _exit(int status)
 {
+    runtime_note_exit_status(status);
     runtime_exit();
     for (;;)
         syscall(SYS_exit_group, status);

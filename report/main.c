@@ -30,7 +30,8 @@ static void print_help(void)
         char left[64];
         snprintf(left, sizeof left, "--%s=%s", o->name,
                  o->type == OPT_BOOL ? "yes|no" : o->type == OPT_CHOICE ? o->choices :
-                 o->type == OPT_PATH ? "FILE" : o->type == OPT_KINDS ? "KINDS" : "N");
+                 o->type == OPT_PATH ? "FILE" : o->type == OPT_KINDS ? "KINDS" :
+                 o->type == OPT_GUARD ? "MODE" : o->type == OPT_BYTE ? "0xNN" : "N");
         printf("  %-36s %s\n", left, o->help);
     }
     printf("  %-36s %s\n  %-36s %s\n", "-q", "same as --quiet=yes", "--help, --version",
@@ -85,6 +86,7 @@ static void to_report_options(const struct options *opts, struct report_options 
     r->json_path = opts->json[0] ? opts->json : NULL;
 }
 
+/* `memtrace report [options] LOG [options]`: MEMTRACE_OPTIONS first, then the command line. */
 static int command_report(int argc, char **argv)
 {
     struct options opts;
@@ -92,27 +94,36 @@ static int command_report(int argc, char **argv)
     struct report_result result;
     char err[256];
     const char *env = getenv("MEMTRACE_OPTIONS");
+    const char *log = NULL;
 
     options_init(&opts);
     if (env && options_parse_string(&opts, env, err, sizeof err) != 0) {
         fprintf(stderr, "memtrace: MEMTRACE_OPTIONS: %s\n", err);
         return EXIT_USAGE;
     }
-    int i = parse_options(&opts, argc, argv, 2);
-    if (i < 0)
-        return EXIT_USAGE;
-    if (i != argc - 1) {
+    for (int i = 2; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            if (apply_option(&opts, argv[i]) != 0)
+                return EXIT_USAGE;
+        } else if (!log) {
+            log = argv[i];
+        } else {
+            log = NULL;
+            break;
+        }
+    }
+    if (!log) {
         fprintf(stderr, "memtrace: usage: memtrace report [options] EVENT-LOG\n");
         return EXIT_USAGE;
     }
     to_report_options(&opts, &ropts);
-    if (report_log(argv[i], &ropts, &result) != 0)
+    if (report_log(log, &ropts, &result) != 0)
         return EXIT_USAGE;
     return opts.error_exitcode && result.errors > 0 ? opts.error_exitcode : 0;
 }
 
 /* The runtime's share of the options, as MEMTRACE_OPTIONS words. */
-static void runtime_options_text(int argc, char **argv, int last, const char *log_pattern,
+static void runtime_options_text(char **argv, int last, const char *log_pattern,
                                  char *out, size_t size)
 {
     size_t len = (size_t)snprintf(out, size, "event-log=%s", log_pattern);
@@ -196,7 +207,7 @@ static int command_run(int argc, char **argv)
         snprintf(pattern, sizeof pattern, "%s", opts.event_log);
     else
         snprintf(pattern, sizeof pattern, "%s/%%p.log", dir);
-    runtime_options_text(argc, argv, first, pattern, runtime_text, sizeof runtime_text);
+    runtime_options_text(argv, first, pattern, runtime_text, sizeof runtime_text);
     if (launch_run(program, argv + first, runtime, runtime_text, pattern, &run) != 0) {
         rmdir(dir);
         return EXIT_USAGE;

@@ -134,6 +134,25 @@ bool blocks_find(uintptr_t addr, struct block *out)
     return found;
 }
 
+enum block_release blocks_release(uintptr_t addr, uint32_t free_stack, struct block *out)
+{
+    uint64_t hash = hash_addr(addr);
+    struct shard *s = shard_of(hash);
+    enum block_release result = RELEASE_NOT_FOUND;
+
+    os_lock(&s->lock);
+    size_t i = find_slot(s, addr, hash);
+    if (s->slots[i].addr == addr && addr != 0) {
+        *out = s->slots[i];
+        result = out->state == BLOCK_FREED ? RELEASE_ALREADY_FREED : RELEASE_DONE;
+        s->slots[i].state = BLOCK_FREED;
+        if (result == RELEASE_DONE)
+            s->slots[i].free_stack = free_stack;
+    }
+    os_unlock(&s->lock);
+    return result;
+}
+
 void blocks_for_each(void (*fn)(const struct block *block, void *ctx), void *ctx)
 {
     for (int k = 0; k < SHARD_COUNT; k++)

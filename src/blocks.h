@@ -19,14 +19,26 @@ enum alloc_kind {
     ALLOC_KIND_COUNT
 };
 
+enum block_state { BLOCK_LIVE, BLOCK_FREED };
+
 struct block {
     uintptr_t addr;        /* 0 marks an empty slot */
     size_t size;           /* as requested */
     uint32_t alloc_stack;
+    uint32_t free_stack;   /* while BLOCK_FREED (in quarantine) */
     uint32_t tid;
     uint8_t kind;          /* enum alloc_kind */
-    uint8_t untracked;     /* allocated inside memtrace itself (e.g. by dlopen): no stack */
+    uint8_t state;         /* enum block_state */
+    uint8_t head_shift;    /* redzone before the block: 1 << head_shift bytes, 0 = none */
+    uint8_t flags;         /* BLOCK_UNTRACKED, BLOCK_GUARDED */
 };
+
+/* Allocated inside memtrace itself (e.g. by dlopen): recorded, never reported. */
+#define BLOCK_UNTRACKED 1
+/* Lives in the guarded pool (src/guard.c), not in glibc's heap. */
+#define BLOCK_GUARDED 2
+
+enum block_release { RELEASE_NOT_FOUND, RELEASE_DONE, RELEASE_ALREADY_FREED };
 
 bool blocks_init(struct pool *pool);
 /* False only when the pool is exhausted; the block then goes unrecorded. */
@@ -34,6 +46,9 @@ bool blocks_insert(const struct block *block);
 /* Removes the block that starts at addr into *out; false when there is none. */
 bool blocks_remove(uintptr_t addr, struct block *out);
 bool blocks_find(uintptr_t addr, struct block *out);
+/* free(): a live block becomes BLOCK_FREED with free_stack (RELEASE_DONE); a block that is
+ * already freed is a double free (RELEASE_ALREADY_FREED). *out gets the block as it was. */
+enum block_release blocks_release(uintptr_t addr, uint32_t free_stack, struct block *out);
 void blocks_for_each(void (*fn)(const struct block *block, void *ctx), void *ctx);
 size_t blocks_live_count(void);
 

@@ -405,6 +405,32 @@ void eventlog_summary(const struct heap_totals *t)
     key_dec(&l, "allocs", t->allocs);
     key_dec(&l, "frees", t->frees);
     key_dec(&l, "bytes_allocated", t->bytes_allocated);
+    key_dec(&l, "guarded", t->guarded);
+    os_lock(&elog.lock);
+    write_line(&l);
+    os_unlock(&elog.lock);
+}
+
+void eventlog_exit(bool signaled, int value)
+{
+    char buf[64];
+    struct line l;
+
+    line_init(&l, buf, sizeof buf - 1);
+    line_str(&l, "exit");
+    key_dec(&l, signaled ? "signal" : "status", (uint64_t)(unsigned)value);
+    os_lock(&elog.lock);
+    write_line(&l);
+    os_unlock(&elog.lock);
+}
+
+static void write_word(const char *word)
+{
+    char buf[16];
+    struct line l;
+
+    line_init(&l, buf, sizeof buf - 1);
+    line_str(&l, word);
     os_lock(&elog.lock);
     write_line(&l);
     os_unlock(&elog.lock);
@@ -412,14 +438,12 @@ void eventlog_summary(const struct heap_totals *t)
 
 void eventlog_end(void)
 {
-    char buf[8];
-    struct line l;
+    write_word("end");
+}
 
-    line_init(&l, buf, sizeof buf - 1);
-    line_str(&l, "end");
-    os_lock(&elog.lock);
-    write_line(&l);
-    os_unlock(&elog.lock);
+void eventlog_exec(void)
+{
+    write_word("exec");
 }
 
 void eventlog_lock(void)

@@ -47,6 +47,7 @@ enum leak_class { LEAK_DEFINITE, LEAK_INDIRECT, LEAK_POSSIBLE, LEAK_REACHABLE, L
 
 struct heap_totals {
     uint64_t live_bytes, live_blocks, allocs, frees, bytes_allocated;
+    uint64_t guarded;                 /* allocations placed in the guarded pool */
 };
 
 /* Creates the log from `pattern` (%p = pid; a child of fork without %p in the pattern
@@ -61,7 +62,11 @@ void eventlog_leak(enum leak_class cls, uint64_t bytes, uint64_t blocks,
                    uint64_t indirect_bytes, uint32_t stack);
 void eventlog_mapping(uintptr_t addr, size_t len, uint32_t stack);
 void eventlog_summary(const struct heap_totals *totals);
+/* `exit status=N` or `exit signal=N`. */
+void eventlog_exit(bool signaled, int value);
 void eventlog_end(void);
+/* `exec`: the process is about to become another program (no `end` will follow). */
+void eventlog_exec(void);
 
 void eventlog_lock(void);
 void eventlog_unlock(void);

@@ -1,4 +1,10 @@
-/* heap.c — the allocation core behind every interposed entry point (see heap.h). */
+/* heap.c — the allocation core behind every interposed entry point (see heap.h).
+ *
+ * A block is either guarded (src/guard.c: its own pages, a PROT_NONE page beside it) or
+ * redzoned: glibc memory with a canary-filled redzone before and after it, checked when
+ * the block is freed and at exit. Freed redzoned blocks wait in the quarantine, their
+ * first bytes filled with a pattern checked when they leave; freed guarded blocks wait
+ * PROT_NONE in the guard pool's own quarantine. Which blocks are guarded: --guard. */
 #include "heap.h"
 
 #include <errno.h>
@@ -6,23 +12,57 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fault.h"
+#include "guard.h"
+#include "quarantine.h"
 #include "runtime.h"
 #include "stacks.h"
 
 extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t count, size_t size);
-extern void *__libc_realloc(void *ptr, size_t size);
 extern void *__libc_memalign(size_t align, size_t size);
 extern void __libc_free(void *ptr);
 
+/* The redzone on each side of an unguarded block. It also keeps glibc's own pointers to
+ * chunk headers (a chunk header overlaps the last word of the chunk before it) outside
+ * every block, where they would look like interior pointers to the leak scan. */
+#define REDZONE 16
+#define REDZONE_SHIFT 4
+/* Freed blocks get this many leading bytes of pattern unless --free-fill asks for all. */
+#define FREE_PATTERN_BYTES 64
+#define FREE_PATTERN 0xdd
 /* Sizes above this are the signed result of a bug (malloc(-5)), as valgrind flags them. */
 #define FISHY_SIZE ((size_t)PTRDIFF_MAX)
+/* --guard=auto: each call site's first allocations, then 1 in 2, 4, … 1024; and never more
+ * than 1 in AUTO_RATIO of all allocations once AUTO_FREE_START guarded ones were made. */
+#define AUTO_FIRST_PER_SITE 2
+#define AUTO_SITE_FLOOR 1024
+#define AUTO_FREE_START 2000
+#define AUTO_RATIO 512
 #define COUNTER_SHARDS 16
+/* The guarded pool: address space only until used (PROT_NONE); bigger blocks get redzones. */
+#define GUARD_SLOTS 8192
+#define GUARD_MAX_BLOCK (64 * 1024)
 
 /* Totals sharded by thread so that threads do not fight over one cache line. */
 static struct counter_shard {
-    uint64_t allocs, frees, bytes_allocated;
+    uint64_t allocs, frees, bytes_allocated, guarded;
 } __attribute__((aligned(64))) counters[COUNTER_SHARDS];
+
+static uint32_t *site_counts;        /* --guard=auto: allocations seen per stack id */
+static bool guard_ready;
+
+bool heap_init(struct pool *pool)
+{
+    if (!quarantine_init(pool, (size_t)runtime_options.quarantine_size << 20))
+        return false;
+    site_counts = pool_alloc(pool, (size_t)STACK_ID_LIMIT * sizeof(uint32_t));
+    guard_ready = runtime_options.guard != GUARD_NONE &&
+                  guard_init(pool, GUARD_SLOTS, GUARD_MAX_BLOCK);
+    if (guard_ready)
+        guard_set_placement(runtime_options.guard_side ? GUARD_SIDE_UNDERFLOW : GUARD_SIDE_OVERFLOW,
+                            runtime_options.guard_align == 1);
+    return true;
+}
 
 static struct counter_shard *my_counters(void)
 {
@@ -36,145 +76,383 @@ void heap_totals(struct heap_totals *out)
         out->allocs += __atomic_load_n(&counters[i].allocs, __ATOMIC_RELAXED);
         out->frees += __atomic_load_n(&counters[i].frees, __ATOMIC_RELAXED);
         out->bytes_allocated += __atomic_load_n(&counters[i].bytes_allocated, __ATOMIC_RELAXED);
+        out->guarded += __atomic_load_n(&counters[i].guarded, __ATOMIC_RELAXED);
     }
 }
 
-static void *raw_alloc(size_t size, size_t align)
+/* ----------------------------------------------------------------------------------
+ * Redzones and patterns
+ * -------------------------------------------------------------------------------- */
+
+static uint8_t canary_at(uintptr_t addr)
 {
-    return align ? __libc_memalign(align, size) : __libc_malloc(size);
+    return (uint8_t)(0xa5 ^ (addr & 0x0f));
 }
 
-static void record(void *ptr, size_t size, enum alloc_kind kind, uint32_t stack, bool untracked)
+static void fill_canary(uintptr_t lo, uintptr_t hi)
 {
-    struct block b = {
-        .addr = (uintptr_t)ptr, .size = size, .alloc_stack = stack,
-        .tid = (uint32_t)runtime_tid(), .kind = (uint8_t)kind, .untracked = untracked,
-    };
-    struct counter_shard *c = my_counters();
-    blocks_insert(&b);
-    if (untracked)
+    for (uintptr_t a = lo; a < hi; a++)
+        *(uint8_t *)a = canary_at(a);
+}
+
+/* The first overwritten canary byte in [lo, hi) scanning from `from_end` side, or 0. */
+static uintptr_t find_bad_canary(uintptr_t lo, uintptr_t hi, bool from_end)
+{
+    for (uintptr_t i = 0; i < hi - lo; i++) {
+        uintptr_t a = from_end ? hi - 1 - i : lo + i;
+        if (*(const uint8_t *)a != canary_at(a))
+            return a;
+    }
+    return 0;
+}
+
+static size_t head_size(const struct block *b)
+{
+    return b->head_shift ? (size_t)1 << b->head_shift : 0;
+}
+
+/* Reports an overwritten redzone of b, found while `stack` ran (a free, or exit). */
+static void check_redzones(const struct block *b, uint32_t stack)
+{
+    uintptr_t head = head_size(b);
+    uintptr_t bad_before = find_bad_canary(b->addr - head, b->addr, true);
+    uintptr_t bad_after = find_bad_canary(b->addr + b->size, b->addr + b->size + REDZONE, false);
+    for (int side = 0; side < 2; side++) {
+        uintptr_t bad = side ? bad_after : bad_before;
+        if (!bad)
+            continue;
+        struct error_event e = {
+            .kind = side ? ERROR_HEAP_OVERFLOW : ERROR_HEAP_UNDERFLOW, .tid = runtime_tid(),
+            .addr = bad, .stack = stack, .op = ACCESS_WRITE, .access_size = 1,
+            .has_block = true, .block = b->addr, .block_size = b->size,
+            .alloc_stack = b->alloc_stack, .alloc_kind = b->kind, .free_kind = -1,
+        };
+        eventlog_error(&e);
+    }
+}
+
+static size_t free_pattern_length(size_t size)
+{
+    if (runtime_options.free_fill != FILL_OFF || size < FREE_PATTERN_BYTES)
+        return size;
+    return FREE_PATTERN_BYTES;
+}
+
+static uint8_t free_pattern(void)
+{
+    return runtime_options.free_fill != FILL_OFF ? (uint8_t)runtime_options.free_fill : FREE_PATTERN;
+}
+
+/* A write through a stale pointer, seen when the block leaves the quarantine. */
+static void check_free_pattern(const struct block *b)
+{
+    const uint8_t *p = (const uint8_t *)b->addr;
+    size_t n = free_pattern_length(b->size);
+    uint8_t want = free_pattern();
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == want)
+            continue;
+        struct error_event e = {
+            .kind = ERROR_USE_AFTER_FREE, .tid = runtime_tid(), .addr = b->addr + i,
+            .stack = b->free_stack, .op = ACCESS_WRITE, .access_size = 1,
+            .has_block = true, .block = b->addr, .block_size = b->size,
+            .alloc_stack = b->alloc_stack, .free_stack = b->free_stack,
+            .alloc_kind = b->kind, .free_kind = -1,
+        };
+        eventlog_error(&e);
         return;
-    __atomic_fetch_add(&c->allocs, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&c->bytes_allocated, size, __ATOMIC_RELAXED);
+    }
 }
 
-static void count_free(void)
+/* ----------------------------------------------------------------------------------
+ * Placing a block
+ * -------------------------------------------------------------------------------- */
+
+static bool should_guard(uint32_t stack)
 {
-    __atomic_fetch_add(&my_counters()->frees, 1, __ATOMIC_RELAXED);
+    int mode = runtime_options.guard;
+    if (!guard_ready || mode == GUARD_NONE)
+        return false;
+    if (mode != GUARD_AUTO)
+        return ++runtime_thread.sample_tick % (unsigned)mode == 0;
+    if (!stack || !site_counts)
+        return false;
+    uint32_t n = __atomic_add_fetch(&site_counts[stack], 1, __ATOMIC_RELAXED);
+    bool site_wants = n <= AUTO_FIRST_PER_SITE || (n <= AUTO_SITE_FLOOR && !(n & (n - 1))) ||
+                      n % AUTO_SITE_FLOOR == 0;
+    if (!site_wants)
+        return false;
+    struct heap_totals t;
+    heap_totals(&t);
+    return t.guarded < AUTO_FREE_START || t.guarded * AUTO_RATIO < t.allocs;
 }
 
-static void report(struct error_event *e)
+static void *alloc_redzoned(size_t size, size_t align, uint8_t *head_shift)
 {
-    e->tid = runtime_tid();
-    eventlog_error(e);
+    size_t head = REDZONE;
+    *head_shift = REDZONE_SHIFT;
+    while (head < align) {
+        head <<= 1;
+        ++*head_shift;
+    }
+    uint8_t *raw = align > 16 ? __libc_memalign(align, head + size + REDZONE)
+                              : __libc_malloc(head + size + REDZONE);
+    if (!raw)
+        return NULL;
+    fill_canary((uintptr_t)raw, (uintptr_t)raw + head);
+    fill_canary((uintptr_t)raw + head + size, (uintptr_t)raw + head + size + REDZONE);
+    return raw + head;
 }
+
+static void release_redzoned(const struct block *b)
+{
+    __libc_free((void *)(b->addr - head_size(b)));
+}
+
+/* Makes and records a block; NULL (errno ENOMEM) when no memory. */
+static void *place(size_t size, size_t align, enum alloc_kind kind, uint32_t stack, uint8_t flags)
+{
+    struct block b = {.size = size, .alloc_stack = stack, .tid = (uint32_t)runtime_tid(),
+                      .kind = (uint8_t)kind, .flags = flags};
+    void *p = NULL;
+
+    if (!(flags & BLOCK_UNTRACKED) && should_guard(stack)) {
+        p = guard_alloc(size, align, stack, kind, runtime_tid());
+        if (p)
+            b.flags |= BLOCK_GUARDED;
+    }
+    if (!p)
+        p = alloc_redzoned(size, align, &b.head_shift);
+    if (!p) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    b.addr = (uintptr_t)p;
+    if (runtime_options.malloc_fill != FILL_OFF && !(flags & BLOCK_UNTRACKED))
+        memset(p, runtime_options.malloc_fill, size);
+    blocks_insert(&b);
+    if (!(flags & BLOCK_UNTRACKED)) {
+        struct counter_shard *c = my_counters();
+        __atomic_fetch_add(&c->allocs, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->bytes_allocated, size, __ATOMIC_RELAXED);
+        if (b.flags & BLOCK_GUARDED)
+            __atomic_fetch_add(&c->guarded, 1, __ATOMIC_RELAXED);
+    }
+    return p;
+}
+
+/* ----------------------------------------------------------------------------------
+ * Errors
+ * -------------------------------------------------------------------------------- */
 
 static void report_fishy_size(uint64_t requested, uint32_t stack)
 {
     struct error_event e = {
-        .kind = ERROR_INVALID_SIZE, .addr = 0, .stack = stack,
+        .kind = ERROR_INVALID_SIZE, .tid = runtime_tid(), .stack = stack,
         .alloc_kind = -1, .free_kind = -1, .has_requested = true, .requested = requested,
     };
-    report(&e);
+    eventlog_error(&e);
 }
 
-/* Allocations made while memtrace itself is running (dlopen, the unwinder's first call):
- * forwarded, and recorded without a stack once the table exists. */
-static void *alloc_reentrant(size_t size, size_t align, enum alloc_kind kind)
+static void report_bad_free(enum error_kind kind, uintptr_t addr, enum alloc_kind free_kind,
+                            uint32_t stack, const struct block *b)
 {
-    void *p = raw_alloc(size, align);
-    if (p && runtime_tables_ready())
-        record(p, size, kind, 0, true);
-    return p;
+    struct error_event e = {
+        .kind = kind, .tid = runtime_tid(), .addr = addr, .stack = stack,
+        .alloc_kind = b ? b->kind : -1, .free_kind = (int)free_kind,
+    };
+    if (b) {
+        e.has_block = true;
+        e.block = b->addr;
+        e.block_size = b->size;
+        e.alloc_stack = b->alloc_stack;
+        e.free_stack = b->state == BLOCK_FREED ? b->free_stack : 0;
+    }
+    eventlog_error(&e);
+}
+
+static void report_guard_free(enum guard_free_result r, uintptr_t addr, enum alloc_kind kind,
+                              uint32_t stack, const struct guard_info *info)
+{
+    struct block b = {.addr = info->block, .size = info->size, .alloc_stack = info->alloc_stack,
+                      .free_stack = info->free_stack, .kind = (uint8_t)info->alloc_kind,
+                      .state = info->state == GUARD_BLOCK_FREED ? BLOCK_FREED : BLOCK_LIVE};
+    bool known = info->state != GUARD_BLOCK_NONE;
+    if (r == GUARD_FREE_DOUBLE_FREE) {
+        report_bad_free(ERROR_DOUBLE_FREE, addr, kind, stack, &b);
+    } else if (r == GUARD_FREE_NOT_A_BLOCK_START) {
+        report_bad_free(ERROR_INVALID_FREE, addr, kind, stack, known ? &b : NULL);
+    } else if (r == GUARD_FREE_CANARY_CORRUPT) {
+        struct error_event e = {
+            .kind = info->access == GUARD_ACCESS_UNDERFLOW ? ERROR_HEAP_UNDERFLOW : ERROR_HEAP_OVERFLOW,
+            .tid = runtime_tid(), .addr = info->bad_addr, .stack = stack, .op = ACCESS_WRITE,
+            .access_size = 1, .has_block = true, .block = info->block, .block_size = info->size,
+            .alloc_stack = info->alloc_stack, .alloc_kind = info->alloc_kind, .free_kind = -1,
+        };
+        eventlog_error(&e);
+    }
+}
+
+/* ----------------------------------------------------------------------------------
+ * Release
+ * -------------------------------------------------------------------------------- */
+
+/* The redzoned block b (now BLOCK_FREED in the table) goes into the quarantine; whatever
+ * that pushes out is checked and given back to glibc. */
+static void quarantine_block(const struct block *b)
+{
+    struct quarantined evicted[QUARANTINE_EVICT_MAX];
+    memset((void *)b->addr, free_pattern(), free_pattern_length(b->size));
+    size_t n = quarantine_push((unsigned)runtime_tid(), b->addr, b->size, evicted);
+    for (size_t i = 0; i < n; i++) {
+        struct block old;
+        if (!blocks_remove(evicted[i].addr, &old))
+            continue;
+        check_free_pattern(&old);
+        check_redzones(&old, old.free_stack);
+        release_redzoned(&old);
+    }
+}
+
+/* Frees ptr as `kind`, with `stack` as the free stack. */
+static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
+{
+    struct block b;
+    enum block_release r = blocks_release((uintptr_t)ptr, stack, &b);
+
+    if (r == RELEASE_NOT_FOUND) {
+        struct guard_info info;
+        enum guard_free_result gr;
+        if (guard_ready && guard_owns((uintptr_t)ptr) &&
+            (gr = guard_free(ptr, kind, stack, runtime_tid(), &info)) != GUARD_FREE_OK) {
+            report_guard_free(gr, (uintptr_t)ptr, kind, stack, &info);
+            return;
+        }
+        report_bad_free(ERROR_INVALID_FREE, (uintptr_t)ptr, kind, stack, NULL);
+        return;
+    }
+    if (r == RELEASE_ALREADY_FREED) {
+        report_bad_free(ERROR_DOUBLE_FREE, (uintptr_t)ptr, kind, stack, &b);
+        return;
+    }
+    if (b.kind != kind && !(b.flags & BLOCK_UNTRACKED))
+        report_bad_free(ERROR_MISMATCHED_FREE, (uintptr_t)ptr, kind, stack, &b);
+    if (!(b.flags & BLOCK_UNTRACKED))
+        __atomic_fetch_add(&my_counters()->frees, 1, __ATOMIC_RELAXED);
+    if (b.flags & BLOCK_GUARDED) {
+        struct guard_info info;
+        struct block gone;
+        blocks_remove(b.addr, &gone);
+        enum guard_free_result gr = guard_free(ptr, kind, stack, runtime_tid(), &info);
+        report_guard_free(gr, (uintptr_t)ptr, kind, stack, &info);
+        return;
+    }
+    check_redzones(&b, stack);
+    b.state = BLOCK_FREED;
+    b.free_stack = stack;
+    quarantine_block(&b);
+}
+
+/* ----------------------------------------------------------------------------------
+ * Entry points
+ * -------------------------------------------------------------------------------- */
+
+/* Allocations made while memtrace itself runs (dlopen, the unwinder's first call):
+ * recorded without a stack once the table exists, never reported. */
+static void *alloc_nested(size_t size, size_t align, enum alloc_kind kind)
+{
+    if (!runtime_tables_ready()) {
+        void *p = align ? __libc_memalign(align, size) : __libc_malloc(size);
+        return p;
+    }
+    return place(size, align, kind, 0, BLOCK_UNTRACKED);
+}
+
+/* Sets up the calling thread for a tracked call; false when it must be nested. */
+static bool enter(void)
+{
+    if (!runtime_ensure_ready() || runtime_thread.busy)
+        return false;
+    runtime_thread.busy = 1;
+    fault_thread_init();
+    return true;
+}
+
+static void leave(void)
+{
+    runtime_thread.busy = 0;
 }
 
 void *heap_alloc(size_t size, size_t align, enum alloc_kind kind)
 {
-    if (!runtime_ensure_ready() || runtime_thread.busy)
-        return alloc_reentrant(size, align, kind);
-    runtime_thread.busy = 1;
+    if (!enter())
+        return alloc_nested(size, align, kind);
     uint32_t stack = stacks_capture(runtime_options.num_callers);
     void *p = NULL;
     if (size > FISHY_SIZE) {
         report_fishy_size(size, stack);
         errno = ENOMEM;
-    } else if ((p = raw_alloc(size, align)) != NULL) {
-        record(p, size, kind, stack, false);
+    } else {
+        p = place(size, align, kind, stack, 0);
     }
-    runtime_thread.busy = 0;
+    leave();
     return p;
 }
 
 void *heap_calloc(size_t count, size_t size)
 {
     size_t total;
-    if (!runtime_ensure_ready() || runtime_thread.busy) {
-        void *p = __libc_calloc(count, size);
-        if (p && runtime_tables_ready())
-            record(p, count * size, ALLOC_MALLOC, 0, true);
+    if (__builtin_mul_overflow(count, size, &total))
+        total = SIZE_MAX;
+    if (!enter()) {
+        void *p = total > FISHY_SIZE ? NULL : alloc_nested(total, 0, ALLOC_MALLOC);
+        if (p)
+            memset(p, 0, total);
         return p;
     }
-    runtime_thread.busy = 1;
     uint32_t stack = stacks_capture(runtime_options.num_callers);
     void *p = NULL;
-    if (__builtin_mul_overflow(count, size, &total) || total > FISHY_SIZE) {
-        report_fishy_size(__builtin_mul_overflow(count, size, &total) ? UINT64_MAX : total, stack);
+    if (total > FISHY_SIZE) {
+        report_fishy_size(total, stack);
         errno = ENOMEM;
-    } else if ((p = __libc_calloc(count, size)) != NULL) {
-        record(p, total, ALLOC_MALLOC, stack, false);
+    } else if ((p = place(total, 0, ALLOC_MALLOC, stack, 0)) != NULL) {
+        memset(p, 0, total);
     }
-    runtime_thread.busy = 0;
+    leave();
     return p;
 }
 
-static void report_bad_free(void *ptr, enum alloc_kind kind, uint32_t stack)
-{
-    struct error_event e = {
-        .kind = ERROR_INVALID_FREE, .addr = (uintptr_t)ptr, .stack = stack,
-        .alloc_kind = -1, .free_kind = (int)kind,
-    };
-    report(&e);
-}
-
-static void report_mismatch(const struct block *b, enum alloc_kind kind, uint32_t stack)
-{
-    struct error_event e = {
-        .kind = ERROR_MISMATCHED_FREE, .addr = b->addr, .stack = stack,
-        .has_block = true, .block = b->addr, .block_size = b->size,
-        .alloc_stack = b->alloc_stack, .alloc_kind = b->kind, .free_kind = (int)kind,
-    };
-    report(&e);
-}
-
-void heap_free(void *ptr, enum alloc_kind kind)
+/* Memory from before the block table existed cannot be told from a bad pointer. */
+static void free_nested(void *ptr, enum alloc_kind kind)
 {
     struct block b;
-
-    if (!ptr)
-        return;
     if (!runtime_tables_ready()) {
         __libc_free(ptr);
         return;
     }
-    bool found = blocks_remove((uintptr_t)ptr, &b);
-    if (runtime_thread.busy || !runtime_ensure_ready()) {
-        if (found)
-            __libc_free(ptr);
-        return;
+    if (blocks_remove((uintptr_t)ptr, &b)) {
+        if (b.flags & BLOCK_GUARDED) {
+            struct guard_info info;
+            guard_free(ptr, kind, 0, runtime_tid(), &info);
+        } else {
+            release_redzoned(&b);
+        }
     }
-    runtime_thread.busy = 1;
-    if (!found) {
-        report_bad_free(ptr, kind, stacks_capture(runtime_options.num_callers));
-    } else {
-        if (b.kind != kind && !b.untracked)
-            report_mismatch(&b, kind, stacks_capture(runtime_options.num_callers));
-        if (!b.untracked)
-            count_free();
-        __libc_free(ptr);
-    }
-    runtime_thread.busy = 0;
 }
 
+void heap_free(void *ptr, enum alloc_kind kind)
+{
+    if (!ptr)
+        return;
+    if (!enter()) {
+        free_nested(ptr, kind);
+        return;
+    }
+    release(ptr, kind, stacks_capture(runtime_options.num_callers));
+    leave();
+}
+
+/* Always moves, as valgrind does: a stale pointer to the old block must not stay valid. */
 void *heap_realloc(void *ptr, size_t size)
 {
     struct block old;
@@ -185,36 +463,33 @@ void *heap_realloc(void *ptr, size_t size)
         heap_free(ptr, ALLOC_MALLOC);    /* glibc frees and returns NULL */
         return NULL;
     }
-    if (!runtime_tables_ready())
-        return __libc_realloc(ptr, size);
-    bool nested = runtime_thread.busy || !runtime_ensure_ready();
-    if (!nested)
-        runtime_thread.busy = 1;
-    uint32_t stack = nested ? 0 : stacks_capture(runtime_options.num_callers);
-    void *p = NULL;
-    if (!blocks_remove((uintptr_t)ptr, &old)) {
-        if (!nested)
-            report_bad_free(ptr, ALLOC_MALLOC, stack);
-    } else if (size > FISHY_SIZE) {
-        blocks_insert(&old);
-        if (!nested)
-            report_fishy_size(size, stack);
-        errno = ENOMEM;
-    } else if ((p = __libc_realloc(ptr, size)) == NULL) {
-        blocks_insert(&old);             /* the old block is still the program's */
-    } else {
-        count_free();
-        record(p, size, (enum alloc_kind)old.kind, stack, nested);
+    if (!enter()) {
+        void *p = alloc_nested(size, 0, ALLOC_MALLOC);
+        if (p && runtime_tables_ready() && blocks_find((uintptr_t)ptr, &old)) {
+            memcpy(p, ptr, old.size < size ? old.size : size);
+            free_nested(ptr, ALLOC_MALLOC);
+        }
+        return p;
     }
-    if (!nested)
-        runtime_thread.busy = 0;
+    uint32_t stack = stacks_capture(runtime_options.num_callers);
+    void *p = NULL;
+    if (size > FISHY_SIZE) {
+        report_fishy_size(size, stack);
+        errno = ENOMEM;
+    } else if (!blocks_find((uintptr_t)ptr, &old) || old.state != BLOCK_LIVE) {
+        release(ptr, ALLOC_MALLOC, stack);       /* reports the invalid or double free */
+    } else if ((p = place(size, 0, (enum alloc_kind)old.kind, stack, 0)) != NULL) {
+        memcpy(p, ptr, old.size < size ? old.size : size);
+        release(ptr, (enum alloc_kind)old.kind, stack);
+    }
+    leave();
     return p;
 }
 
 size_t heap_usable_size(void *ptr)
 {
     struct block b;
-    if (!ptr || !runtime_tables_ready() || !blocks_find((uintptr_t)ptr, &b))
+    if (!ptr || !runtime_tables_ready() || !blocks_find((uintptr_t)ptr, &b) || b.state != BLOCK_LIVE)
         return 0;
     return b.size;
 }
@@ -230,11 +505,23 @@ int heap_posix_memalign(void **out, size_t align, size_t size)
         return EINVAL;
     int saved = errno;
     void *p = heap_alloc(size, align, ALLOC_MALLOC);
-    if (!p && size > 0) {
-        errno = saved;
-        return ENOMEM;
-    }
     errno = saved;
+    if (!p)
+        return ENOMEM;
     *out = p;
     return 0;
+}
+
+static void check_live_block(const struct block *b, void *ctx)
+{
+    (void)ctx;
+    if (b->state == BLOCK_FREED)
+        check_free_pattern(b);
+    else if (!(b->flags & (BLOCK_GUARDED | BLOCK_UNTRACKED)))
+        check_redzones(b, 0);
+}
+
+void heap_check_all(void)
+{
+    blocks_for_each(check_live_block, NULL);
 }

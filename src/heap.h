@@ -1,8 +1,8 @@
-/* heap.h — what every interposed allocation entry point calls: records each block with
- * its allocation stack, checks every release (invalid, mismatched, fishy sizes) and
- * forwards to glibc's own allocator (__libc_*), which still owns the memory.
- * Re-entrant calls (from dlopen, from the unwinder) are forwarded and recorded with no
- * stack, so a later free of them is not mistaken for an invalid free. */
+/* heap.h — what every interposed allocation entry point calls: places each block (guarded
+ * pool or glibc memory with redzones), records it with its allocation stack, checks every
+ * release (invalid, double, mismatched; fishy sizes; overwritten redzones) and holds freed
+ * blocks in quarantine. Re-entrant calls (from dlopen, from the unwinder) are recorded with
+ * no stack, so a later free of them is not mistaken for an invalid free. */
 #ifndef MEMTRACE_HEAP_H
 #define MEMTRACE_HEAP_H
 
@@ -10,7 +10,10 @@
 
 #include "blocks.h"
 #include "eventlog.h"
+#include "pool.h"
 
+/* After the block table: the quarantine, the guarded pool (per --guard) and its policy. */
+bool heap_init(struct pool *pool);
 void *heap_alloc(size_t size, size_t align, enum alloc_kind kind);
 void *heap_calloc(size_t count, size_t size);
 void *heap_realloc(void *ptr, size_t size);
@@ -20,5 +23,7 @@ size_t heap_usable_size(void *ptr);
 int heap_posix_memalign(void **out, size_t align, size_t size);
 
 void heap_totals(struct heap_totals *out);
+/* At exit: every redzone of a live block, every pattern of a quarantined one. */
+void heap_check_all(void);
 
 #endif

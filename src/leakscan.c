@@ -8,6 +8,7 @@
 
 #include "blocks.h"
 #include "mappings.h"
+#include "stacks.h"
 #include "threads.h"
 
 #define RED_ZONE 128                 /* the x86_64 ABI lets leaf code use this below sp */
@@ -42,6 +43,7 @@ struct scan {
     size_t nreadable;
     struct range *roots;
     size_t nroots, roots_cap;
+    struct range loader;             /* ld.so's text: what it allocates is its own business */
     const struct scan_caller *caller;
 };
 
@@ -51,15 +53,18 @@ struct scan {
 
 static void count_block(const struct block *b, void *ctx)
 {
-    (void)b;
-    ++*(size_t *)ctx;
+    if (b->state == BLOCK_LIVE)
+        ++*(size_t *)ctx;
 }
 
 static void copy_block(const struct block *b, void *ctx)
 {
     struct scan *s = ctx;
+    if (b->state != BLOCK_LIVE)
+        return;
     s->blocks[s->nblocks++] = (struct scan_block){
-        .addr = b->addr, .size = b->size, .stack = b->alloc_stack, .untracked = b->untracked,
+        .addr = b->addr, .size = b->size, .stack = b->alloc_stack,
+        .untracked = (b->flags & BLOCK_UNTRACKED) != 0,
     };
 }
 
@@ -284,10 +289,13 @@ static void add_root(struct scan *s, uintptr_t lo, uintptr_t hi)
 static int add_module_roots(struct dl_phdr_info *info, size_t size, void *ctx)
 {
     struct scan *s = ctx;
+    bool is_loader = info->dlpi_name && strstr(info->dlpi_name, "/ld-linux");
     (void)size;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (is_loader && ph->p_type == PT_LOAD && (ph->p_flags & PF_X))
+            s->loader = (struct range){lo, lo + ph->p_memsz};
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
             continue;
         if (lo >= s->caller->self_lo && lo < s->caller->self_hi)
@@ -333,6 +341,21 @@ static void scan_thread(struct scan *s, uintptr_t from, uintptr_t tp)
         scan_root(s, from, stack->hi);
     if (tp)
         scan_root(s, tp - s->caller->static_tls_size, tp + TCB_SIZE);
+}
+
+/* Blocks the dynamic linker allocated (DTVs, dynamic TLS, link maps) hang off places
+ * no scan can see, such as glibc's cache of exited threads' stacks: they are roots, as
+ * LeakSanitizer treats them. */
+static void mark_loader_blocks(struct scan *s)
+{
+    for (size_t i = 0; i < s->nblocks; i++) {
+        const struct stack_record *rec = stacks_get(s->blocks[i].stack);
+        if (rec && rec->depth > 0 && rec->pcs[0] >= s->loader.lo && rec->pcs[0] < s->loader.hi) {
+            s->blocks[i].state = REACHABLE;
+            push(s, i);
+        }
+    }
+    drain_marks(s);
 }
 
 static void scan_stopped_threads(struct scan *s, const struct thread_snapshot *t, size_t n)
@@ -424,6 +447,7 @@ void leakscan_run(struct pool *pool, const struct scan_caller *caller, struct he
 
     mappings_for_each(add_mapping_root, &s);
     if (read_maps(&s) && snapshot_blocks(&s)) {
+        mark_loader_blocks(&s);
         for (size_t i = 0; i < s.nroots; i++)
             scan_root(&s, s.roots[i].lo, s.roots[i].hi);
         scan_words(&s, (uintptr_t)caller->saved_regs,

@@ -19,6 +19,8 @@ void options_init(struct options *opts)
 #define OPTION_DEFAULT_OPT_CHOICE(field, def) opts->field = (def);
 #define OPTION_DEFAULT_OPT_KINDS(field, def) opts->field = (unsigned)(def);
 #define OPTION_DEFAULT_OPT_PATH(field, def) (void)(def);
+#define OPTION_DEFAULT_OPT_GUARD(field, def) opts->field = (def);
+#define OPTION_DEFAULT_OPT_BYTE(field, def) opts->field = (def);
 #define OPTION_DEFAULT(type, field, name, def, ...) OPTION_DEFAULT_##type(field, def)
     MEMTRACE_OPTION_TABLE(OPTION_DEFAULT)
 }
@@ -59,6 +61,44 @@ static int parse_long(const char *s, size_t len, long *out)
         v = v * 10 + (s[i] - '0');
     }
     *out = v;
+    return 0;
+}
+
+/* 0xNN or decimal. */
+static int parse_byte(const char *s, size_t len, long *out)
+{
+    long v = 0;
+    if (len > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        if (len > 4)
+            return -1;
+        for (size_t i = 2; i < len; i++) {
+            char c = s[i];
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+                    c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            if (d < 0)
+                return -1;
+            v = v * 16 + d;
+        }
+    } else if (parse_long(s, len, &v) != 0) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* all | none | auto | sample:N */
+static int parse_guard(const char *s, size_t len, long *out)
+{
+    if (word_equals(s, len, "all"))
+        *out = GUARD_ALL;
+    else if (word_equals(s, len, "none"))
+        *out = GUARD_NONE;
+    else if (word_equals(s, len, "auto"))
+        *out = GUARD_AUTO;
+    else if (len > 7 && memcmp(s, "sample:", 7) == 0 && parse_long(s + 7, len - 7, out) == 0 && *out >= 1)
+        return 0;
+    else
+        return -1;
     return 0;
 }
 
@@ -150,6 +190,8 @@ static void store(struct options *opts, const struct option_info *info, long v,
 #define OPTION_STORE_OPT_INT(field) opts->field = (int)v;
 #define OPTION_STORE_OPT_CHOICE(field) opts->field = (int)v;
 #define OPTION_STORE_OPT_KINDS(field) opts->field = (unsigned)v;
+#define OPTION_STORE_OPT_GUARD(field) opts->field = (int)v;
+#define OPTION_STORE_OPT_BYTE(field) opts->field = (int)v;
 #define OPTION_STORE_OPT_PATH(field) \
     memcpy(opts->field, value, value_len); opts->field[value_len] = '\0';
 #define OPTION_STORE(type, field, option_name, ...) \
@@ -174,8 +216,11 @@ int options_set(struct options *opts, const char *name, size_t name_len,
     case OPT_CHOICE: rc = parse_choice(info->choices, value, value_len, &v); break;
     case OPT_KINDS: rc = parse_kinds(value, value_len, &v); break;
     case OPT_PATH: rc = (value_len == 0 || value_len >= OPTION_PATH_MAX) ? -1 : 0; break;
+    case OPT_GUARD: rc = parse_guard(value, value_len, &v); break;
+    case OPT_BYTE: rc = parse_byte(value, value_len, &v); break;
     }
-    if (rc == 0 && (info->type == OPT_INT) && (v < info->min || v > info->max))
+    if (rc == 0 && (info->type == OPT_INT || info->type == OPT_BYTE || info->type == OPT_GUARD) &&
+        v != GUARD_AUTO && (v < info->min || v > info->max))
         rc = -1;
     if (rc != 0) {
         set_error(err, err_size, "bad value for option", name, name_len);

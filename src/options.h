@@ -10,7 +10,14 @@
 
 #define OPTION_PATH_MAX 512
 
-enum option_type { OPT_BOOL, OPT_INT, OPT_CHOICE, OPT_KINDS, OPT_PATH };
+enum option_type { OPT_BOOL, OPT_INT, OPT_CHOICE, OPT_KINDS, OPT_PATH, OPT_GUARD, OPT_BYTE };
+
+/* --guard values (OPT_GUARD): sample:N is stored as N (so all = 1). */
+#define GUARD_AUTO (-1)
+#define GUARD_NONE 0
+#define GUARD_ALL 1
+/* --malloc-fill / --free-fill (OPT_BYTE) when not given. */
+#define FILL_OFF (-1)
 
 /* Who reads an option: the runtime inside the target, the reporter, or the launcher. */
 enum option_scope { SCOPE_RUNTIME = 1, SCOPE_REPORT = 2, SCOPE_LAUNCHER = 4 };
@@ -32,7 +39,14 @@ enum option_scope { SCOPE_RUNTIME = 1, SCOPE_REPORT = 2, SCOPE_LAUNCHER = 4 };
     X(OPT_PATH,   log_file,              "log-file",              0,        0, 0,      SCOPE_REPORT,                   NULL,                "write the text report to FILE instead of stderr (%p: pid)") \
     X(OPT_PATH,   json,                  "json",                  0,        0, 0,      SCOPE_REPORT,                   NULL,                "write the JSON report to FILE (%p: pid)") \
     X(OPT_PATH,   event_log,             "event-log",             0,        0, 0,      SCOPE_RUNTIME,                  NULL,                "keep the raw event log in FILE (%p: pid); `memtrace report FILE` renders it again") \
-    X(OPT_BOOL,   quiet,                 "quiet",                 0,        0, 1,      SCOPE_REPORT,                   NULL,                "print errors only (also -q)")
+    X(OPT_BOOL,   quiet,                 "quiet",                 0,        0, 1,      SCOPE_REPORT,                   NULL,                "print errors only (also -q)") \
+    X(OPT_GUARD,  guard,                 "guard",                 GUARD_AUTO, 0, 1 << 30, SCOPE_RUNTIME,               NULL,                "which blocks get a guard page: all|sample:N|none|auto (each call site's first ones, then fewer)") \
+    X(OPT_CHOICE, guard_side,            "guard-side",            0,        0, 1,      SCOPE_RUNTIME,                  "overflow|underflow", "guard page after the block (overflows fault) or before it (underflows fault)") \
+    X(OPT_CHOICE, guard_align,           "guard-align",           0,        0, 1,      SCOPE_RUNTIME,                  "natural|16",        "guarded block alignment: natural for its size (odd sizes end at the guard) or malloc's 16") \
+    X(OPT_INT,    quarantine_size,       "quarantine-size",       32,       0, 65536,  SCOPE_RUNTIME,                  NULL,                "MB of freed blocks held back from reuse, to catch use-after-free and double free") \
+    X(OPT_BYTE,   malloc_fill,           "malloc-fill",           FILL_OFF, 0, 255,    SCOPE_RUNTIME,                  NULL,                "fill new blocks with this byte (0xNN)") \
+    X(OPT_BYTE,   free_fill,             "free-fill",             FILL_OFF, 0, 255,    SCOPE_RUNTIME,                  NULL,                "fill freed blocks with this byte (0xNN); by default their first bytes get a checked pattern") \
+    X(OPT_BOOL,   continue_after_fault,  "continue-after-fault",  0,        0, 1,      SCOPE_RUNTIME,                  NULL,                "after reporting a bad access to a guard page, open the page and let the program go on")
 
 struct options {
 #define OPTION_FIELD_OPT_BOOL(field) bool field;
@@ -40,6 +54,8 @@ struct options {
 #define OPTION_FIELD_OPT_CHOICE(field) int field;
 #define OPTION_FIELD_OPT_KINDS(field) unsigned field;
 #define OPTION_FIELD_OPT_PATH(field) char field[OPTION_PATH_MAX];
+#define OPTION_FIELD_OPT_GUARD(field) int field;
+#define OPTION_FIELD_OPT_BYTE(field) int field;
 #define OPTION_DECLARE(type, field, ...) OPTION_FIELD_##type(field)
     MEMTRACE_OPTION_TABLE(OPTION_DECLARE)
 };

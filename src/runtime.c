@@ -9,16 +9,20 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <spawn.h>
+#include <ucontext.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "blocks.h"
 #include "eventlog.h"
+#include "fault.h"
+#include "guard.h"
 #include "heap.h"
 #include "leakscan.h"
 #include "mappings.h"
 #include "os.h"
+#include "quarantine.h"
 #include "stacks.h"
 
 #define POOL_ARENA_ORDER 26          /* 64 MiB arenas, reserved lazily by the kernel */
@@ -36,6 +40,8 @@ static struct {
     int tables_ready;
     int exit_done;
     bool own_log;                    /* no launcher: we render the report ourselves */
+    int exit_kind;                   /* 0 unknown, 1 status, 2 signal */
+    int exit_value;
     char options_text[1024];
     uintptr_t self_lo, self_hi;
     size_t static_tls_size;
@@ -130,10 +136,13 @@ static bool open_log(void)
     return false;
 }
 
+/* Every memtrace lock, in one order: for fork, and before stopping the world. */
 static void fork_prepare(void)
 {
     eventlog_lock();
     mappings_lock();
+    quarantine_lock_all();
+    guard_lock();
     blocks_lock_all();
     pool_fork_prepare(&runtime_pool);
 }
@@ -142,6 +151,8 @@ static void fork_parent(void)
 {
     pool_fork_parent(&runtime_pool);
     blocks_unlock_all();
+    guard_unlock();
+    quarantine_unlock_all();
     mappings_unlock();
     eventlog_unlock();
 }
@@ -150,6 +161,8 @@ static void fork_child(void)
 {
     pool_fork_child(&runtime_pool);
     blocks_reset_locks();
+    guard_reset_lock();
+    quarantine_reset_locks();
     mappings_reset_lock();
     eventlog_reset_lock();
     runtime_thread.tid = 0;
@@ -157,6 +170,13 @@ static void fork_child(void)
     runtime_thread.busy = 1;
     eventlog_reopen_in_child();
     runtime_thread.busy = 0;
+}
+
+/* A reported fault is about to end the process: finish the log first. */
+static void end_log_before_death(int sig, void *ucontext)
+{
+    runtime_note_exit_signal(sig);
+    runtime_exit_from_signal(ucontext);
 }
 
 static bool read_options(void)
@@ -185,7 +205,7 @@ static void initialize(void)
     find_self();
     pool_init(&runtime_pool, POOL_ARENA_ORDER, 0);
     if (!blocks_init(&runtime_pool) || !mappings_init(&runtime_pool) ||
-        !stacks_init(&runtime_pool, rt.self_lo, rt.self_hi)) {
+        !stacks_init(&runtime_pool, rt.self_lo, rt.self_hi) || !heap_init(&runtime_pool)) {
         say("cannot map memory for the block table; not tracking", "");
         __atomic_store_n(&rt.state, RUNTIME_DISABLED, __ATOMIC_RELEASE);
         return;
@@ -193,6 +213,9 @@ static void initialize(void)
     __atomic_store_n(&rt.tables_ready, 1, __ATOMIC_RELEASE);
     if (!stacks_load_unwinder())
         say("cannot load libunwind.so.8; allocation stacks will be empty", "");
+    fault_before_death = end_log_before_death;
+    fault_set_continue(runtime_options.continue_after_fault);
+    fault_install();
     find_static_tls_size();
     if (!runtime_options.trace_children)
         drop_self_from_ld_preload();
@@ -220,6 +243,12 @@ bool runtime_ensure_ready(void)
     return state == RUNTIME_READY;
 }
 
+void runtime_before_exec(void)
+{
+    if (__atomic_load_n(&rt.state, __ATOMIC_ACQUIRE) == RUNTIME_READY)
+        eventlog_exec();
+}
+
 void runtime_modules_changed(void)
 {
     if (__atomic_load_n(&rt.state, __ATOMIC_ACQUIRE) == RUNTIME_READY)
@@ -243,7 +272,7 @@ static void unlock_everything(void)
 static void count_live(const struct block *b, void *ctx)
 {
     struct heap_totals *t = ctx;
-    if (b->untracked)
+    if ((b->flags & BLOCK_UNTRACKED) || b->state != BLOCK_LIVE)
         return;
     t->live_blocks++;
     t->live_bytes += b->size;
@@ -306,21 +335,34 @@ static void run_reporter(void)
     unlink(log);
 }
 
-void runtime_exit(void)
+void runtime_note_exit_status(int status)
+{
+    if (!rt.exit_kind) {
+        rt.exit_kind = 1;
+        rt.exit_value = status & 0xff;
+    }
+}
+
+void runtime_note_exit_signal(int sig)
+{
+    rt.exit_kind = 2;
+    rt.exit_value = sig;
+}
+
+/* The exiting thread's roots are its stack from `stack_from` up and `regs`. */
+static void exit_sequence(uintptr_t stack_from, const void *regs, size_t regs_size)
 {
     struct heap_totals totals;
-    jmp_buf regs;
 
     if (__atomic_exchange_n(&rt.exit_done, 1, __ATOMIC_ACQ_REL) ||
         __atomic_load_n(&rt.state, __ATOMIC_ACQUIRE) != RUNTIME_READY)
         return;
     runtime_thread.busy = 1;         /* from here on, allocations are not ours to judge */
-    setjmp(regs);                    /* spills callee-saved registers: they are roots */
     memset(&totals, 0, sizeof totals);
+    heap_check_all();
     if (runtime_options.leak_check != 0) {
         struct scan_caller caller = {
-            .stack_from = (uintptr_t)__builtin_frame_address(0),
-            .saved_regs = regs, .saved_regs_size = sizeof regs,
+            .stack_from = stack_from, .saved_regs = regs, .saved_regs_size = regs_size,
             .self_lo = rt.self_lo, .self_hi = rt.self_hi,
             .static_tls_size = rt.static_tls_size,
             .lock_all = lock_everything, .unlock_all = unlock_everything,
@@ -334,9 +376,26 @@ void runtime_exit(void)
     totals.allocs = counts.allocs;
     totals.frees = counts.frees;
     totals.bytes_allocated = counts.bytes_allocated;
+    totals.guarded = counts.guarded;
     mappings_for_each(log_mapping, NULL);
+    if (rt.exit_kind)
+        eventlog_exit(rt.exit_kind == 2, rt.exit_value);
     eventlog_summary(&totals);
     eventlog_end();
     if (rt.own_log)
         run_reporter();
+}
+
+void runtime_exit(void)
+{
+    jmp_buf regs;
+    setjmp(regs);                    /* spills callee-saved registers: they are roots */
+    exit_sequence((uintptr_t)__builtin_frame_address(0), regs, sizeof regs);
+}
+
+void runtime_exit_from_signal(const void *ucontext)
+{
+    const ucontext_t *uc = ucontext;
+    exit_sequence((uintptr_t)uc->uc_mcontext.gregs[REG_RSP] - 128, uc->uc_mcontext.gregs,
+                  sizeof uc->uc_mcontext.gregs);
 }

@@ -17,6 +17,7 @@ enum runtime_state { RUNTIME_UNINIT, RUNTIME_STARTING, RUNTIME_READY, RUNTIME_DI
 struct thread_state {
     int busy;            /* inside memtrace: nested allocations go straight to libc */
     pid_t tid;           /* cached: gettid is a syscall */
+    unsigned sample_tick; /* --guard=sample:N */
 };
 
 extern struct options runtime_options;
@@ -31,6 +32,16 @@ pid_t runtime_tid(void);
 
 /* The exit sequence; runs once, whichever of exit, return from main or _exit gets here. */
 void runtime_exit(void);
+/* The same, from a fatal signal's handler: the interrupted context's stack and registers
+ * are the roots, not the handler's own frames. */
+void runtime_exit_from_signal(const void *ucontext);
+/* How the process is ending, when an entry point sees it (main's return, exit, _exit, a
+ * fatal signal): written to the log, since without a launcher nobody else knows. */
+void runtime_note_exit_status(int status);
+void runtime_note_exit_signal(int sig);
+/* Before the process replaces itself with exec: the log says so, and is not a report of
+ * its own unless the new program (traced with --trace-children=yes) writes one. */
+void runtime_before_exec(void);
 /* After dlopen: write the new modules now, while it is safe. */
 void runtime_modules_changed(void);
 

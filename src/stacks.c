@@ -4,9 +4,12 @@
 #include <dlfcn.h>
 #include <string.h>
 
-#define TABLE_ORDER 21                   /* 2M slots: load stays low up to ~1M stacks */
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>                   /* types only: libunwind is dlopen'ed, never linked */
+
+#define TABLE_ORDER 21                   /* 2M slots: load stays below 1/2 with STACK_ID_LIMIT */
 #define TABLE_SLOTS (1u << TABLE_ORDER)
-#define ID_LIMIT (TABLE_SLOTS / 2)
+#define ID_LIMIT STACK_ID_LIMIT
 #define CHUNK_SIZE (64 * 1024)           /* per-thread bump chunk for records */
 #define INTERNAL_FRAMES_MAX 6            /* malloc -> heap -> capture, with slack */
 
@@ -121,24 +124,25 @@ uint32_t stacks_intern(const uintptr_t *pcs, int depth)
     return 0;
 }
 
+/* Keeps at most max_depth frames that are not memtrace's own: the entry points on top,
+ * and the main() wrapper near the bottom. */
 uint32_t stacks_capture(int max_depth)
 {
     void *buf[STACK_MAX_DEPTH + INTERNAL_FRAMES_MAX];
-    int n, skip = 0;
+    uintptr_t kept[STACK_MAX_DEPTH];
+    int n, depth = 0;
 
     if (!stacks.backtrace)
         return 0;
     if (max_depth > STACK_MAX_DEPTH)
         max_depth = STACK_MAX_DEPTH;
     n = stacks.backtrace(buf, max_depth + INTERNAL_FRAMES_MAX);
-    while (skip < n && (uintptr_t)buf[skip] >= stacks.internal_lo &&
-           (uintptr_t)buf[skip] < stacks.internal_hi)
-        skip++;
-    if (n - skip > max_depth)
-        n = skip + max_depth;
-    if (n <= skip)
-        return 0;
-    return stacks_intern((const uintptr_t *)(buf + skip), n - skip);
+    for (int i = 0; i < n && depth < max_depth; i++) {
+        uintptr_t pc = (uintptr_t)buf[i];
+        if (pc < stacks.internal_lo || pc >= stacks.internal_hi)
+            kept[depth++] = pc;
+    }
+    return depth ? stacks_intern(kept, depth) : 0;
 }
 
 const struct stack_record *stacks_get(uint32_t id)
@@ -163,4 +167,61 @@ void stacks_fork_child(void)
         if (rec)
             rec->logged = 0;
     }
+}
+
+/* ----------------------------------------------------------------------------------
+ * Capture from a signal context (the fault handler)
+ * -------------------------------------------------------------------------------- */
+
+typedef int (*unw_init_local2_fn)(unw_cursor_t *cursor, unw_context_t *context, int flags);
+typedef int (*unw_step_fn)(unw_cursor_t *cursor);
+typedef int (*unw_get_reg_fn)(unw_cursor_t *cursor, unw_regnum_t reg, unw_word_t *value);
+
+static struct {
+    int state;                           /* 0 unresolved, 1 ready, -1 unavailable */
+    unw_init_local2_fn init_local2;
+    unw_step_fn step;
+    unw_get_reg_fn get_reg;
+} context_unwinder;
+
+/* dlsym takes the loader lock: never from a handler (see stacks.h). */
+static int resolve_context_unwinder(void)
+{
+    void *lib = stacks.backtrace ? dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD) : NULL;
+    if (lib) {
+        context_unwinder.init_local2 = (unw_init_local2_fn)dlsym(lib, "_ULx86_64_init_local2");
+        context_unwinder.step = (unw_step_fn)dlsym(lib, "_ULx86_64_step");
+        context_unwinder.get_reg = (unw_get_reg_fn)dlsym(lib, "_ULx86_64_get_reg");
+    }
+    int state = context_unwinder.init_local2 && context_unwinder.step && context_unwinder.get_reg ? 1 : -1;
+    __atomic_store_n(&context_unwinder.state, state, __ATOMIC_RELEASE);
+    return state;
+}
+
+uint32_t stacks_capture_from_context(void *ucontext, int max_depth)
+{
+    uintptr_t pcs[STACK_MAX_DEPTH];
+    unw_cursor_t cursor;
+    unw_word_t ip;
+    int n = 0;
+
+    int state = __atomic_load_n(&context_unwinder.state, __ATOMIC_ACQUIRE);
+    if (state == 0)
+        state = resolve_context_unwinder();
+    if (state < 0 || !ucontext || max_depth <= 0)
+        return 0;
+    if (max_depth > STACK_MAX_DEPTH)
+        max_depth = STACK_MAX_DEPTH;
+    /* SIGNAL_FRAME: frame 0's pc is where the fault happened, so it is looked up as is. */
+    if (context_unwinder.init_local2(&cursor, (unw_context_t *)ucontext, UNW_INIT_SIGNAL_FRAME) < 0)
+        return 0;
+    /* Frame 0 is kept wherever it is; later frames inside memtrace (its main() wrapper)
+     * are dropped, as stacks_capture does. */
+    do {
+        if (context_unwinder.get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0)
+            break;
+        if (n == 0 || ip < stacks.internal_lo || ip >= stacks.internal_hi)
+            pcs[n++] = (uintptr_t)ip;
+    } while (n < max_depth && context_unwinder.step(&cursor) > 0);
+    return n ? stacks_intern(pcs, n) : 0;
 }

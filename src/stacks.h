@@ -13,6 +13,7 @@
 #include "pool.h"
 
 #define STACK_MAX_DEPTH 64
+#define STACK_ID_LIMIT (1u << 20)   /* ids are below this */
 
 struct stack_record {
     uint64_t hash;
@@ -28,6 +29,12 @@ bool stacks_init(struct pool *pool, uintptr_t internal_lo, uintptr_t internal_hi
 /* Loads the unwinder. Allocates (dlopen): call it where re-entrant mallocs are handled. */
 bool stacks_load_unwinder(void);
 uint32_t stacks_capture(int max_depth);
+/* The stack of a thread stopped by a signal, from the handler's ucontext: frame 0 is the
+ * interrupted (faulting) instruction itself, not a return address. Uses libunwind's cursor
+ * (slow, ~1 us a frame, but async-signal-safe). The first call resolves the cursor entry
+ * points with dlsym: make it outside any handler, once the unwinder is loaded (a NULL
+ * ucontext only resolves). 0 when there is no unwinder or no frame. */
+uint32_t stacks_capture_from_context(void *ucontext, int max_depth);
 uint32_t stacks_intern(const uintptr_t *pcs, int depth);
 const struct stack_record *stacks_get(uint32_t id);
 /* One past the highest id handed out. */

@@ -1,0 +1,257 @@
+/* render_json.c — the machine report. Its shape is a contract read by tests and tools:
+ * keys are only added when the log has the data (absent means unknown), runtime errors
+ * come first in log order, then the listed loss records biggest first. One error per line
+ * so the file also diffs and greps well. */
+#include "report.h"
+
+#include "eventlog_read.h"
+#include "symbolize.h"
+
+#include <inttypes.h>
+
+/* ------------------------------------------------------------------------------------- */
+/* Strings                                                                                */
+/* ------------------------------------------------------------------------------------- */
+
+/* Length of the well-formed UTF-8 sequence at S (no overlongs, surrogates or code points
+ * past U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+/* A JSON string. Bytes that are not UTF-8 become \u00XX (the byte's value) so any path or
+ * argument survives as valid JSON. */
+static void jstr(FILE *o, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    fputc('"', o);
+    while (*s) {
+        size_t n = utf8_len(s);
+        if (*s == '"' || *s == '\\') {
+            fputc('\\', o);
+            fputc(*s, o);
+        } else if (*s == '\n') {
+            fputs("\\n", o);
+        } else if (*s == '\t') {
+            fputs("\\t", o);
+        } else if (*s == '\r') {
+            fputs("\\r", o);
+        } else if (*s < 0x20 || *s == 0x7f || n == 0) {
+            fprintf(o, "\\u%04x", *s);
+        } else {
+            fwrite(s, 1, n, o);
+            s += n;
+            continue;
+        }
+        s++;
+    }
+    fputc('"', o);
+}
+
+static void jkey(FILE *o, const char *key)
+{
+    fprintf(o, "\"%s\": ", key); /* keys are literals of this file: nothing to escape */
+}
+
+static void jaddr(FILE *o, const char *key, uint64_t a)
+{
+    fprintf(o, "\"%s\": \"0x%" PRIx64 "\"", key, a);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Stacks                                                                                 */
+/* ------------------------------------------------------------------------------------- */
+
+static void jframe(FILE *o, const struct sym_frame *f)
+{
+    fputc('{', o);
+    jaddr(o, "pc", f->pc);
+    if (f->function) {
+        fputs(", ", o);
+        jkey(o, "function");
+        jstr(o, f->function);
+    }
+    if (f->file) {
+        fputs(", ", o);
+        jkey(o, "file");
+        jstr(o, f->file);
+    }
+    if (f->line)
+        fprintf(o, ", \"line\": %u", f->line);
+    if (f->module) {
+        fputs(", ", o);
+        jkey(o, "module");
+        jstr(o, f->module);
+    }
+    if (f->inlined)
+        fputs(", \"inlined\": true", o);
+    fputc('}', o);
+}
+
+/* `, "KEY": [frames]`; an absent stack (NULL) is written as [] when REQUIRED, else omitted. */
+static void jstack(FILE *o, const char *key, const struct sym_stack *s, bool required)
+{
+    if (!s && !required)
+        return;
+    fputs(", ", o);
+    jkey(o, key);
+    fputc('[', o);
+    for (size_t i = 0; s && i < s->n; i++) {
+        if (i)
+            fputs(", ", o);
+        jframe(o, &s->frames[i]);
+    }
+    fputc(']', o);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Errors                                                                                 */
+/* ------------------------------------------------------------------------------------- */
+
+static void jaccess(FILE *o, const struct mt_error *e)
+{
+    bool has_size = (e->has & MT_HAS_ACCESS) != 0;
+    if (e->op == MT_OP_UNKNOWN && !has_size)
+        return;
+    fputs(", \"access\": {", o);
+    if (e->op != MT_OP_UNKNOWN)
+        fprintf(o, "\"op\": \"%s\"%s", e->op == MT_OP_READ ? "read" : "write",
+                has_size ? ", " : "");
+    if (has_size)
+        fprintf(o, "\"size\": %" PRIu64, e->access_size);
+    fputc('}', o);
+}
+
+static void jblock(FILE *o, const struct mt_error *e)
+{
+    if (!(e->has & MT_HAS_BLOCK))
+        return;
+    fputs(", \"block\": {", o);
+    jaddr(o, "address", e->block);
+    if (e->has & MT_HAS_SIZE)
+        fprintf(o, ", \"size\": %" PRIu64, e->size);
+    fputc('}', o);
+}
+
+static void jerror(FILE *o, const struct report_view *v, const struct mt_error *e)
+{
+    fputs("{\"kind\": ", o);
+    jstr(o, mt_error_kind_name(e->kind));
+    fputs(", ", o);
+    jaddr(o, "address", e->has & MT_HAS_ADDR ? e->addr : 0);
+    jaccess(o, e);
+    jstack(o, "stack", report_view_stack(v, e->stack, e->exact), true);
+    jstack(o, "alloc_stack", report_view_stack(v, e->alloc_stack, false), false);
+    jstack(o, "free_stack", report_view_stack(v, e->free_stack, false), false);
+    jblock(o, e);
+    fputs(", \"suppressed\": false}", o);
+}
+
+static void jleak(FILE *o, const struct report_view *v, const struct mt_leak *l)
+{
+    fputs("{\"kind\": \"leak\", \"leak_kind\": ", o);
+    jstr(o, mt_leak_class_name(l->cls));
+    fprintf(o, ", \"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 ", \"indirect_bytes\": %" PRIu64,
+            l->bytes, l->blocks, l->indirect);
+    jstack(o, "stack", report_view_stack(v, l->stack, false), true);
+    fputs(", \"suppressed\": false}", o);
+}
+
+static void jerrors(FILE *o, const struct report_view *v)
+{
+    const struct mt_log *log = v->log;
+    const char *sep = "\n    ";
+    fputs("  \"errors\": [", o);
+    for (size_t i = 0; i < log->nerrors; i++, sep = ",\n    ") {
+        fputs(sep, o);
+        jerror(o, v, &log->errors[i]);
+    }
+    for (size_t i = 0; i < log->nleaks; i++) {
+        const struct mt_leak *l = &log->leaks[v->leak_order[i]];
+        if (!report_view_lists_leak(v, l))
+            continue;
+        fputs(sep, o);
+        jleak(o, v, l);
+        sep = ",\n    ";
+    }
+    fputs(*sep == ',' ? "\n  ],\n" : "],\n", o);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Header and summary                                                                     */
+/* ------------------------------------------------------------------------------------- */
+
+static void jheader(FILE *o, const struct report_view *v)
+{
+    const struct mt_log *log = v->log;
+    const struct report_options *opts = v->opts;
+    fputs("{\n  \"tool\": \"memtrace\",\n  \"version\": ", o);
+    jstr(o, REPORT_VERSION);
+    fputs(",\n  \"command\": [", o);
+    for (size_t i = 0; i < log->argc; i++) {
+        if (i)
+            fputs(", ", o);
+        jstr(o, log->argv[i]);
+    }
+    if (log->argc == 0 && log->exe)
+        jstr(o, log->exe);
+    fputs("],\n", o);
+    /* What the launcher saw wins; the log's own `exit` record covers processes it did not
+     * wait for (forked or exec'd children, a bare LD_PRELOAD run). */
+    bool known = opts->exit_known || log->has_exit;
+    bool signaled = opts->exit_known ? opts->exit_signaled : log->exit_signaled;
+    int value = opts->exit_known ? opts->exit_value : log->exit_value;
+    if (known)
+        fprintf(o, "  \"exit\": {\"%s\": %d},\n", signaled ? "signal" : "status", value);
+}
+
+static void jper_class(FILE *o, const char *key, const uint64_t *per_class)
+{
+    fprintf(o, "    \"%s\": {", key);
+    for (int c = 0; c < MT_LEAK_CLASS_COUNT; c++)
+        fprintf(o, "%s\"%s\": %" PRIu64, c ? ", " : "", mt_leak_class_name(c), per_class[c]);
+    fputs("},\n", o);
+}
+
+static void jsummary(FILE *o, const struct report_view *v)
+{
+    const struct mt_summary *s = &v->log->summary;
+    fprintf(o, "  \"summary\": {\n    \"errors\": %ld,\n", v->errors);
+    jper_class(o, "leaked_bytes", v->leak_bytes);
+    jper_class(o, "leaked_blocks", v->leak_blocks);
+    fprintf(o, "    \"in_use_at_exit\": {\"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 "},\n",
+            v->in_use_bytes, v->in_use_blocks);
+    fprintf(o, "    \"total_heap_usage\": {\"allocs\": %" PRIu64 ", \"frees\": %" PRIu64
+            ", \"bytes\": %" PRIu64 "},\n", s->allocs, s->frees, s->bytes_allocated);
+    fprintf(o, "    \"log_truncated\": %s\n  }\n}\n", v->truncated ? "true" : "false");
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Public interface                                                                       */
+/* ------------------------------------------------------------------------------------- */
+
+void render_json(FILE *out, const struct report_view *v)
+{
+    jheader(out, v);
+    jerrors(out, v);
+    jsummary(out, v);
+}

@@ -1,0 +1,302 @@
+/* render_text.c — the human report, in valgrind's shape and wording so people (and their
+ * scripts) can read it like memcheck's: every line starts with ==PID==, runtime errors
+ * first, then the heap summary, the loss records and the leak and error summaries. */
+#include "report.h"
+
+#include "eventlog_read.h"
+#include "symbolize.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+
+struct text {
+    FILE *out;
+    long pid;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void say(const struct text *t, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(t->out, "==%ld== ", t->pid);
+    va_start(ap, fmt);
+    vfprintf(t->out, fmt, ap);
+    va_end(ap);
+    fputc('\n', t->out);
+}
+
+static void blank(const struct text *t)
+{
+    fprintf(t->out, "==%ld== \n", t->pid);
+}
+
+/* Valgrind prints counts with thousands separators: 1,088 bytes. */
+struct num {
+    char s[32];
+};
+
+static struct num commas(uint64_t v)
+{
+    char digits[24];
+    struct num n;
+    int len = snprintf(digits, sizeof digits, "%" PRIu64, v), o = 0;
+    for (int i = 0; i < len; i++) {
+        if (i && (len - i) % 3 == 0)
+            n.s[o++] = ',';
+        n.s[o++] = digits[i];
+    }
+    n.s[o] = '\0';
+    return n;
+}
+
+#define N(v) (commas(v).s)
+
+/* ------------------------------------------------------------------------------------- */
+/* Stacks                                                                                 */
+/* ------------------------------------------------------------------------------------- */
+
+static void print_frame(const struct text *t, const struct sym_frame *f, bool first)
+{
+    const char *verb = first ? "at" : "by";
+    const char *fn = f->function ? f->function : "???";
+    if (f->file && f->line)
+        say(t, "   %s 0x%" PRIX64 ": %s (%s:%u)", verb, f->pc, fn, f->file, f->line);
+    else if (f->file)
+        say(t, "   %s 0x%" PRIX64 ": %s (%s)", verb, f->pc, fn, f->file);
+    else if (f->module)
+        say(t, "   %s 0x%" PRIX64 ": %s (in %s)", verb, f->pc, fn, f->module);
+    else
+        say(t, "   %s 0x%" PRIX64 ": %s", verb, f->pc, fn);
+}
+
+static void print_stack(const struct text *t, const struct sym_stack *s)
+{
+    for (size_t i = 0; s && i < s->n; i++)
+        print_frame(t, &s->frames[i], i == 0);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Runtime errors                                                                         */
+/* ------------------------------------------------------------------------------------- */
+
+static const char *size_fn_name(enum mt_alloc_fn fn)
+{
+    switch (fn) {
+    case MT_FN_NEW: return "operator new";
+    case MT_FN_NEW_ARRAY: return "operator new[]";
+    case MT_FN_ALIGNED: return "aligned_alloc";
+    default: return "malloc";
+    }
+}
+
+static void print_headline(const struct text *t, const struct mt_error *e)
+{
+    const char *op = e->op == MT_OP_READ ? "read" : e->op == MT_OP_WRITE ? "write" : "access";
+    switch (e->kind) {
+    case MT_ERR_DOUBLE_FREE:
+    case MT_ERR_INVALID_FREE:
+        say(t, "Invalid free() / delete / delete[] / realloc()");
+        break;
+    case MT_ERR_MISMATCHED_FREE:
+        say(t, "Mismatched free() / delete / delete []");
+        break;
+    case MT_ERR_INVALID_SIZE:
+        say(t, "Argument 'size' of function %s has a fishy (possibly negative) value: %" PRId64,
+            size_fn_name(e->alloc_fn), (int64_t)e->requested);
+        break;
+    case MT_ERR_INVALID_MUNMAP:
+        say(t, "Invalid munmap()");
+        break;
+    default: /* the access errors */
+        if (e->has & MT_HAS_ACCESS)
+            say(t, "Invalid %s of size %s", op, N(e->access_size));
+        else
+            say(t, "Invalid %s", op);
+        break;
+    }
+}
+
+/* " Address A is N bytes inside/after/before a block of size S alloc'd|free'd". */
+static void print_block_line(const struct text *t, const struct mt_error *e, bool freed)
+{
+    uint64_t addr = e->has & MT_HAS_ADDR ? e->addr : e->block;
+    const char *state = freed ? "free'd" : "alloc'd";
+    const char *where = "inside";
+    uint64_t dist = addr - e->block;
+    if (addr < e->block) {
+        where = "before";
+        dist = e->block - addr;
+    } else if ((e->has & MT_HAS_SIZE) && dist >= e->size) {
+        where = "after";
+        dist -= e->size;
+    }
+    if (e->has & MT_HAS_SIZE)
+        say(t, " Address 0x%" PRIx64 " is %s bytes %s a block of size %s %s", addr, N(dist),
+            where, N(e->size), state);
+    else
+        say(t, " Address 0x%" PRIx64 " is %s bytes %s a block %s", addr, N(dist), where, state);
+}
+
+/* What valgrind calls the auxiliary description: the block, with its free and alloc stacks. */
+static void print_aux(const struct text *t, const struct report_view *v, const struct mt_error *e)
+{
+    const struct sym_stack *alloc = report_view_stack(v, e->alloc_stack, false);
+    const struct sym_stack *freed = report_view_stack(v, e->free_stack, false);
+    if (e->has & MT_HAS_BLOCK) {
+        bool is_freed = freed || e->kind == MT_ERR_USE_AFTER_FREE || e->kind == MT_ERR_DOUBLE_FREE;
+        print_block_line(t, e, is_freed);
+        if (!is_freed) {
+            print_stack(t, alloc);
+            return;
+        }
+        print_stack(t, freed);
+    } else if ((e->kind == MT_ERR_INVALID_FREE || e->kind == MT_ERR_DOUBLE_FREE) &&
+               (e->has & MT_HAS_ADDR)) {
+        say(t, " Address 0x%" PRIx64 " is not stack'd, malloc'd or (recently) free'd", e->addr);
+    } else if (e->kind == MT_ERR_INVALID_MUNMAP && (e->has & MT_HAS_ADDR)) {
+        say(t, " Address 0x%" PRIx64 " is not in a region the program mmap'd", e->addr);
+    }
+    if (alloc && alloc->n) {
+        say(t, " Block was alloc'd at");
+        print_stack(t, alloc);
+    }
+}
+
+static void print_error(const struct text *t, const struct report_view *v,
+                        const struct mt_error *e)
+{
+    print_headline(t, e);
+    print_stack(t, report_view_stack(v, e->stack, e->exact));
+    print_aux(t, v, e);
+    blank(t);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Banner and summaries                                                                   */
+/* ------------------------------------------------------------------------------------- */
+
+/* Arguments may hold newlines; they must not break the ==PID== prefix. */
+static void put_arg(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*s, out);
+    }
+}
+
+static void print_banner(const struct text *t, const struct mt_log *log)
+{
+    say(t, "memtrace-%s, a memory error detector", REPORT_VERSION);
+    fprintf(t->out, "==%ld== Command:", t->pid);
+    for (size_t i = 0; i < log->argc; i++) {
+        fputc(' ', t->out);
+        put_arg(t->out, log->argv[i]);
+    }
+    if (log->argc == 0 && log->exe) {
+        fputc(' ', t->out);
+        put_arg(t->out, log->exe);
+    }
+    fputc('\n', t->out);
+    blank(t);
+}
+
+static void print_heap_summary(const struct text *t, const struct report_view *v)
+{
+    const struct mt_summary *s = &v->log->summary;
+    say(t, "HEAP SUMMARY:");
+    say(t, "    in use at exit: %s bytes in %s blocks", N(v->in_use_bytes), N(v->in_use_blocks));
+    if (s->present)
+        say(t, "  total heap usage: %s allocs, %s frees, %s bytes allocated", N(s->allocs),
+            N(s->frees), N(s->bytes_allocated));
+    else
+        say(t, "  total heap usage: unknown (the log has no summary record)");
+    blank(t);
+}
+
+static const char *const leak_phrase[MT_LEAK_CLASS_COUNT] = {
+    "definitely lost", "indirectly lost", "possibly lost", "still reachable",
+};
+
+static void print_leak(const struct text *t, const struct report_view *v,
+                       const struct mt_leak *l, size_t number)
+{
+    const char *phrase = leak_phrase[l->cls];
+    size_t total = v->log->nleaks;
+    uint64_t sum = l->bytes > UINT64_MAX - l->indirect ? UINT64_MAX : l->bytes + l->indirect;
+    if (l->indirect && (l->cls == MT_LEAK_DEFINITE || l->cls == MT_LEAK_POSSIBLE))
+        say(t, "%s (%s direct, %s indirect) bytes in %s blocks are %s in loss record %s of %s",
+            N(sum), N(l->bytes), N(l->indirect), N(l->blocks), phrase, N(number), N(total));
+    else
+        say(t, "%s bytes in %s blocks are %s in loss record %s of %s", N(l->bytes),
+            N(l->blocks), phrase, N(number), N(total));
+    print_stack(t, report_view_stack(v, l->stack, false));
+    blank(t);
+}
+
+/* Loss records are numbered among all records, biggest first, even those not shown. */
+static void print_leaks(const struct text *t, const struct report_view *v)
+{
+    for (size_t i = 0; i < v->log->nleaks; i++) {
+        const struct mt_leak *l = &v->log->leaks[v->leak_order[i]];
+        if (report_view_lists_leak(v, l))
+            print_leak(t, v, l, i + 1);
+    }
+}
+
+static void print_leak_summary(const struct text *t, const struct report_view *v)
+{
+    static const char *const label[MT_LEAK_CLASS_COUNT] = {
+        "   definitely lost", "   indirectly lost", "     possibly lost", "   still reachable",
+    };
+    const struct report_options *o = v->opts;
+    uint64_t any = 0;
+    say(t, "LEAK SUMMARY:");
+    for (int c = 0; c < MT_LEAK_CLASS_COUNT; c++) {
+        say(t, "%s: %s bytes in %s blocks", label[c], N(v->leak_bytes[c]), N(v->leak_blocks[c]));
+        any |= v->leak_blocks[c];
+    }
+    say(t, "        suppressed: 0 bytes in 0 blocks");
+    if (o->leak_check == LEAK_CHECK_SUMMARY && any)
+        say(t, "Rerun with --leak-check=full to see details of leaked memory");
+    if (o->leak_check == LEAK_CHECK_FULL && v->leak_blocks[MT_LEAK_REACHABLE] &&
+        !(o->show_leak_kinds & LEAK_BIT_REACHABLE)) {
+        say(t, "Reachable blocks (those to which a pointer was found) are not shown.");
+        say(t, "To see them, rerun with: --leak-check=full --show-leak-kinds=all");
+    }
+    blank(t);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Public interface                                                                       */
+/* ------------------------------------------------------------------------------------- */
+
+void render_text(FILE *out, const struct report_view *v)
+{
+    const struct mt_log *log = v->log;
+    const struct report_options *o = v->opts;
+    struct text t = { out, log->pid };
+    if (!o->quiet)
+        print_banner(&t, log);
+    for (size_t i = 0; i < log->nerrors; i++)
+        print_error(&t, v, &log->errors[i]);
+    if (v->truncated) {
+        say(&t, "warning: event log truncated (the process died before memtrace finished "
+            "writing it); showing what was recorded");
+        blank(&t);
+    }
+    if (!o->quiet)
+        print_heap_summary(&t, v);
+    if (o->leak_check == LEAK_CHECK_FULL)
+        print_leaks(&t, v);
+    if (!o->quiet && o->leak_check != LEAK_CHECK_NO)
+        print_leak_summary(&t, v);
+    if (!o->quiet && o->leak_check == LEAK_CHECK_NO) {
+        say(&t, "For a detailed leak analysis, rerun with: --leak-check=full");
+        blank(&t);
+    }
+    if (!o->quiet)
+        say(&t, "ERROR SUMMARY: %s errors from %s contexts", N((uint64_t)v->errors),
+            N((uint64_t)v->errors));
+}

@@ -1,0 +1,284 @@
+/* report.c — report_log: read the log, symbolize every stack the report will show once,
+ * then render the text report and (optionally) the JSON report from the same view. */
+#include "report.h"
+
+#include "eventlog_read.h"
+#include "symbolize.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The leak kind bits are the leak classes as bits; the view relies on it. */
+_Static_assert(LEAK_BIT_DEFINITE == 1u << MT_LEAK_DEFINITE &&
+               LEAK_BIT_INDIRECT == 1u << MT_LEAK_INDIRECT &&
+               LEAK_BIT_POSSIBLE == 1u << MT_LEAK_POSSIBLE &&
+               LEAK_BIT_REACHABLE == 1u << MT_LEAK_REACHABLE, "leak bits follow classes");
+
+#define MAX_CALLERS 4096 /* a sanity bound on --num-callers */
+
+void report_options_init(struct report_options *opts)
+{
+    *opts = (struct report_options){
+        .leak_check = LEAK_CHECK_FULL,
+        .show_leak_kinds = LEAK_BIT_DEFINITE | LEAK_BIT_POSSIBLE,
+        .errors_for_leak_kinds = LEAK_BIT_DEFINITE | LEAK_BIT_INDIRECT,
+        .num_callers = 24,
+    };
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* The view                                                                               */
+/* ------------------------------------------------------------------------------------- */
+
+const struct sym_stack *report_view_stack(const struct report_view *v, uint32_t id, bool exact)
+{
+    const struct mt_stack *s = mt_log_find_stack(v->log, id);
+    if (!s)
+        return NULL;
+    size_t i = (size_t)(s - v->log->stacks);
+    return exact ? &v->exact[i] : &v->plain[i];
+}
+
+bool report_view_lists_leak(const struct report_view *v, const struct mt_leak *leak)
+{
+    return v->opts->leak_check == LEAK_CHECK_FULL &&
+           (v->opts->show_leak_kinds & (1u << leak->cls)) != 0;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static int cmp_leak(const void *a, const void *b, void *arg)
+{
+    const struct mt_leak *leaks = arg;
+    const struct mt_leak *x = &leaks[*(const size_t *)a], *y = &leaks[*(const size_t *)b];
+    uint64_t tx = sat_add(x->bytes, x->indirect), ty = sat_add(y->bytes, y->indirect);
+    if (tx != ty)
+        return tx > ty ? -1 : 1;
+    if (x->cls != y->cls)
+        return x->cls < y->cls ? -1 : 1;
+    /* equal: keep log order, so the numbering is stable from run to run */
+    return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+static void count_leaks(struct report_view *v)
+{
+    const struct mt_log *log = v->log;
+    uint64_t bytes = 0, blocks = 0;
+    for (size_t i = 0; i < log->nleaks; i++) {
+        const struct mt_leak *l = &log->leaks[i];
+        v->leak_bytes[l->cls] = sat_add(v->leak_bytes[l->cls], l->bytes);
+        v->leak_blocks[l->cls] = sat_add(v->leak_blocks[l->cls], l->blocks);
+        bytes = sat_add(bytes, l->bytes);
+        blocks = sat_add(blocks, l->blocks);
+        if (v->opts->leak_check == LEAK_CHECK_FULL &&
+            (v->opts->errors_for_leak_kinds & (1u << l->cls)))
+            v->errors++;
+    }
+    /* Without a summary record (a truncated log), the loss records are all we know. */
+    v->in_use_bytes = log->summary.present ? log->summary.live_bytes : bytes;
+    v->in_use_blocks = log->summary.present ? log->summary.live_blocks : blocks;
+}
+
+struct resolver {
+    struct report_view *v;
+    struct symbolizer *sym;
+    unsigned char *done;      /* per stack index: bit 0 plain resolved, bit 1 exact */
+    size_t max_frames;
+};
+
+static bool resolve(struct resolver *r, uint32_t id, bool exact)
+{
+    const struct mt_log *log = r->v->log;
+    const struct mt_stack *s = mt_log_find_stack(log, id);
+    if (!s)
+        return true;
+    size_t i = (size_t)(s - log->stacks);
+    unsigned bit = exact ? 2 : 1;
+    if (r->done[i] & bit)
+        return true;
+    r->done[i] |= bit;
+    return sym_resolve(r->sym, mt_stack_pcs(log, s), s->depth, exact, r->max_frames,
+                       exact ? &r->v->exact[i] : &r->v->plain[i]);
+}
+
+/* Symbolizes exactly the stacks the renderers can print. */
+static bool resolve_stacks(struct resolver *r)
+{
+    const struct mt_log *log = r->v->log;
+    for (size_t i = 0; i < log->nerrors; i++) {
+        const struct mt_error *e = &log->errors[i];
+        if (!resolve(r, e->stack, e->exact) || !resolve(r, e->alloc_stack, false) ||
+            !resolve(r, e->free_stack, false))
+            return false;
+    }
+    for (size_t i = 0; i < log->nleaks; i++)
+        if (report_view_lists_leak(r->v, &log->leaks[i]) && !resolve(r, log->leaks[i].stack, false))
+            return false;
+    return true;
+}
+
+static void free_view(struct report_view *v)
+{
+    for (size_t i = 0; v->plain && v->exact && i < v->log->nstacks; i++) {
+        sym_stack_free(&v->plain[i]);
+        sym_stack_free(&v->exact[i]);
+    }
+    free(v->plain);
+    free(v->exact);
+    free(v->leak_order);
+    sym_free(v->sym);
+}
+
+static bool build_view(struct report_view *v, const struct mt_log *log,
+                       const struct report_options *opts)
+{
+    *v = (struct report_view){ .log = log, .opts = opts, .truncated = !log->ended,
+                               .errors = (long)log->nerrors };
+    size_t ns = log->nstacks + 1;
+    v->plain = calloc(ns, sizeof *v->plain);
+    v->exact = calloc(ns, sizeof *v->exact);
+    v->leak_order = calloc(log->nleaks + 1, sizeof *v->leak_order);
+    struct resolver r = { .v = v, .sym = sym_new(log), .done = calloc(ns, 1) };
+    int callers = opts->num_callers < 1 ? 1 : opts->num_callers;
+    r.max_frames = callers > MAX_CALLERS ? MAX_CALLERS : (size_t)callers;
+    bool ok = v->plain && v->exact && v->leak_order && r.sym && r.done && resolve_stacks(&r);
+    v->sym = r.sym; /* owns the frames' strings: freed with the view */
+    free(r.done);
+    if (!ok) {
+        free_view(v);
+        return false;
+    }
+    for (size_t i = 0; i < log->nleaks; i++)
+        v->leak_order[i] = i;
+    qsort_r(v->leak_order, log->nleaks, sizeof *v->leak_order, cmp_leak, log->leaks);
+    count_leaks(v);
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Output files                                                                           */
+/* ------------------------------------------------------------------------------------- */
+
+/* PATH with each %p replaced by PID (like valgrind's --log-file), malloc'd. */
+static char *expand_pid(const char *path, long pid)
+{
+    char pidbuf[24];
+    int plen = snprintf(pidbuf, sizeof pidbuf, "%ld", pid);
+    size_t n = strlen(path) + 1;
+    for (const char *c = strstr(path, "%p"); c; c = strstr(c + 2, "%p"))
+        n += (size_t)plen; /* an upper bound is enough */
+    char *out = malloc(n), *o = out;
+    if (!out)
+        return NULL;
+    for (const char *c = path; *c; c++) {
+        if (c[0] == '%' && c[1] == 'p') {
+            memcpy(o, pidbuf, (size_t)plen);
+            o += plen;
+            c++;
+        } else {
+            *o++ = *c;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+struct output {
+    FILE *f;
+    char *name;               /* NULL: stderr */
+};
+
+static bool open_output(struct output *o, const char *tmpl, long pid)
+{
+    *o = (struct output){ .f = stderr };
+    if (!tmpl)
+        return true;
+    o->f = NULL;
+    if (!(o->name = expand_pid(tmpl, pid))) {
+        fprintf(stderr, "memtrace: cannot write %s: %s\n", tmpl, strerror(ENOMEM));
+        return false;
+    }
+    if (!(o->f = fopen(o->name, "w"))) {
+        fprintf(stderr, "memtrace: cannot write %s: %s\n", o->name, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* Closes O (unless it is stderr); false, after saying so, when anything failed to write. */
+static bool close_output(struct output *o)
+{
+    bool ok = true;
+    if (o->f && o->name) {
+        errno = 0;
+        bool err = ferror(o->f) != 0;
+        if (fclose(o->f) != 0 || err) {
+            fprintf(stderr, "memtrace: cannot write %s: %s\n", o->name,
+                    strerror(errno ? errno : EIO));
+            ok = false;
+        }
+    } else if (o->f) {
+        fflush(o->f);
+    }
+    free(o->name);
+    *o = (struct output){ 0 };
+    return ok;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Public interface                                                                       */
+/* ------------------------------------------------------------------------------------- */
+
+static int render(const struct mt_log *log, const struct report_options *opts,
+                  struct output *text, struct output *json, struct report_result *result)
+{
+    struct report_view v;
+    if (!build_view(&v, log, opts)) {
+        fprintf(stderr, "memtrace: %s: out of memory while symbolizing\n", log->path);
+        return 2;
+    }
+    render_text(text->f, &v);
+    if (json->f)
+        render_json(json->f, &v);
+    if (v.truncated && text->name) /* the warning in the report file is easy to miss */
+        fprintf(stderr, "memtrace: warning: %s: event log truncated (the process died before "
+                "memtrace finished writing it); showing what was recorded\n", log->path);
+    result->errors = v.errors;
+    result->log_truncated = v.truncated;
+    free_view(&v);
+    return 0;
+}
+
+int report_log(const char *log_path, const struct report_options *opts,
+               struct report_result *result)
+{
+    struct report_options defaults;
+    struct report_result ignored;
+    if (!opts) {
+        report_options_init(&defaults);
+        opts = &defaults;
+    }
+    if (!result)
+        result = &ignored;
+    *result = (struct report_result){ 0 };
+
+    struct mt_log log;
+    if (mt_log_read(log_path, &log) != MT_LOG_OK)
+        return 2; /* the reader said why */
+    struct output text = { 0 }, json = { 0 };
+    int rc = 2;
+    if (open_output(&text, opts->text_path, log.pid) &&
+        (!opts->json_path || open_output(&json, opts->json_path, log.pid)))
+        rc = render(&log, opts, &text, &json, result);
+    if (!close_output(&text))
+        rc = 2;
+    if (json.f && !close_output(&json))
+        rc = 2;
+    free(json.name);
+    mt_log_free(&log);
+    return rc;
+}

@@ -1,0 +1,339 @@
+/* fault.c — the SIGSEGV/SIGBUS handler for the guarded pool (see fault.h). */
+#include "fault.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "eventlog.h"
+#include "guard.h"
+#include "os.h"
+#include "runtime.h"
+#include "stacks.h"
+
+/* The handler's own deepest path (cursor unwind, error line, module records) uses ~24 KiB;
+ * fault_before_death may run the whole exit sequence. Reserved, not committed. */
+#define ALT_STACK_SIZE (256 * 1024)
+#define PF_WRITE 0x2                 /* x86 page-fault error code: the access was a write */
+#define PF_INSTR 0x10                /* ... an instruction fetch */
+
+void (*fault_before_death)(int sig, void *ucontext);
+
+static struct {
+    bool installed;
+    bool continue_after;
+    struct sigaction previous[2];    /* SIGSEGV, SIGBUS */
+} fault;
+
+static __thread struct {
+    bool done;
+    char *map;                       /* ours, to release; NULL when the program has its own */
+    size_t len;
+} alt_stack;
+
+static struct sigaction *previous_action(int sig)
+{
+    return &fault.previous[sig == SIGBUS];
+}
+
+/* ----------------------------------------------------------------------------------
+ * Access size: a small x86-64 decoder for the instructions that touch heap memory
+ * -------------------------------------------------------------------------------- */
+
+/* Map 0F SSE/AVX moves and compares, by opcode and mandatory prefix (0, 66, F3, F2);
+ * `vector` is the register width. Without a prefix the integer forms are MMX (8 bytes). */
+static size_t simd_size(uint8_t op, uint8_t prefix, bool rex_w, size_t vector)
+{
+    switch (op) {
+    case 0x10: case 0x11:                                  /* movups/pd, movss, movsd */
+        return prefix == 0xf3 ? 4 : prefix == 0xf2 ? 8 : vector;
+    case 0x12: case 0x13: case 0x16: case 0x17: case 0xd6: /* movlps/hps, movq store */
+        return 8;
+    case 0x28: case 0x29: case 0x2b:                       /* movaps/pd, movntps */
+        return vector;
+    case 0x6f: case 0x7f:                                  /* movdqa/movdqu/vmovdqu* */
+        return prefix ? vector : 8;
+    case 0x74: case 0x75: case 0x76: case 0xda: case 0xde: /* pcmpeq, pminub (str* loops) */
+    case 0xe7: case 0xeb: case 0xef:                       /* movntdq, por, pxor */
+        return prefix == 0x66 ? vector : 8;
+    case 0x6e:                                             /* movd/movq load */
+        return rex_w ? 8 : 4;
+    case 0x7e:                                             /* movq load, movd/movq store */
+        return prefix == 0xf3 || rex_w ? 8 : 4;
+    }
+    return 0;
+}
+
+static size_t twobyte_size(uint8_t op, uint8_t prefix, bool rex_w, size_t word)
+{
+    if (op == 0xb6 || op == 0xbe || op == 0xb0 || op == 0xc0)  /* movzx/movsx byte, cmpxchg, xadd */
+        return 1;
+    if (op == 0xb7 || op == 0xbf)                              /* movzx/movsx word */
+        return 2;
+    if ((op >= 0x40 && op <= 0x4f) || op == 0xaf || op == 0xb1 || op == 0xc1)  /* cmov, imul */
+        return word;
+    return simd_size(op, prefix, rex_w, 16);
+}
+
+static size_t onebyte_size(const uint8_t *op, size_t word)
+{
+    switch (op[0]) {
+    case 0x88: case 0x8a: case 0xc6: case 0x80: case 0x84: case 0x86: case 0xf6: case 0xfe:
+    case 0xc0: case 0xd0: case 0xd2: case 0xa4: case 0xa6: case 0xaa: case 0xac: case 0xae:
+        return 1;                                  /* byte forms of mov, alu, test, shifts, string ops */
+    case 0x89: case 0x8b: case 0xc7: case 0x81: case 0x83: case 0x85: case 0x87: case 0xf7:
+    case 0xc1: case 0xd1: case 0xd3: case 0xa5: case 0xa7: case 0xab: case 0xad: case 0xaf:
+        return word;
+    case 0x63:                                     /* movsxd reads 4 bytes */
+        return 4;
+    case 0x8f:                                     /* pop m64 */
+        return 8;
+    case 0xff: {                                   /* inc, dec; call, jmp, push m64 */
+        uint8_t reg = (op[1] >> 3) & 7;
+        return reg == 2 || reg == 4 || reg == 6 ? 8 : word;
+    }
+    }
+    if (op[0] < 0x40 && (op[0] & 7) < 4)           /* add or adc sbb and sub xor cmp with memory */
+        return op[0] & 1 ? word : 1;
+    return 0;
+}
+
+size_t fault_access_size(const void *pc_ptr)
+{
+    static const uint8_t vex_prefix[4] = {0, 0x66, 0xf3, 0xf2};
+    const uint8_t *pc = pc_ptr;
+    uint8_t prefix = 0;
+    bool opsize16 = false, rex_w = false;
+
+    for (int n = 0;; pc++, n++) {
+        if (n > 4)
+            return 0;
+        if (*pc == 0x66) {
+            opsize16 = true;
+            if (!prefix)
+                prefix = 0x66;
+        } else if (*pc == 0xf2 || *pc == 0xf3) {
+            prefix = *pc;                          /* F2/F3 outrank 66 as the mandatory prefix */
+        } else if (!(*pc == 0xf0 || *pc == 0x2e || *pc == 0x36 || *pc == 0x3e || *pc == 0x26 ||
+                     *pc == 0x64 || *pc == 0x65 || *pc == 0x67)) {
+            break;
+        }
+    }
+    if ((*pc & 0xf0) == 0x40) {                    /* REX */
+        rex_w = *pc & 8;
+        pc++;
+    }
+    size_t word = rex_w ? 8 : opsize16 ? 2 : 4;
+    switch (pc[0]) {
+    case 0xc5:                                     /* 2-byte VEX: map 0F implied */
+        return simd_size(pc[2], vex_prefix[pc[1] & 3], false, pc[1] & 4 ? 32 : 16);
+    case 0xc4:                                     /* 3-byte VEX */
+        if ((pc[1] & 0x1f) != 1)
+            return 0;
+        return simd_size(pc[3], vex_prefix[pc[2] & 3], pc[2] & 0x80, pc[2] & 4 ? 32 : 16);
+    case 0x62:                                     /* EVEX: L'L picks 16, 32 or 64 */
+        if ((pc[1] & 3) != 1)
+            return 0;
+        return simd_size(pc[4], vex_prefix[pc[2] & 3], pc[2] & 0x80, (size_t)16 << ((pc[3] >> 5) & 3));
+    case 0x0f:
+        return twobyte_size(pc[1], prefix, rex_w, word);
+    }
+    return onebyte_size(pc, word);
+}
+
+/* ----------------------------------------------------------------------------------
+ * The handler
+ * -------------------------------------------------------------------------------- */
+
+/* Dies of sig as if memtrace were not there: default action back, and the signal sent to
+ * this thread again. It stays blocked while the handler runs and lands as it returns,
+ * even if another thread made the page accessible in between. */
+static void die_of(int sig)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    syscall(SYS_tgkill, getpid(), os_gettid(), sig);
+}
+
+/* Not ours: the program's previous action, as the kernel would have taken it. */
+static void pass_to_previous(int sig, siginfo_t *si, void *context)
+{
+    struct sigaction *prev = previous_action(sig), call = *prev;
+    bool sent = si->si_code <= 0;                 /* kill/raise, not a fault: no retry */
+    sigset_t saved;
+
+    if (call.sa_handler == SIG_IGN && sent)
+        return;
+    if (call.sa_handler == SIG_DFL || call.sa_handler == SIG_IGN) {
+        /* A fault cannot be ignored: either way the default action ends the process. */
+        if (sent)
+            die_of(sig);
+        else
+            sigaction(sig, prev, NULL);           /* the instruction faults again, unhandled */
+        return;
+    }
+    if (call.sa_flags & SA_RESETHAND) {
+        prev->sa_handler = SIG_DFL;
+        prev->sa_flags &= ~SA_SIGINFO;
+    }
+    pthread_sigmask(SIG_BLOCK, &call.sa_mask, &saved);
+    if (call.sa_flags & SA_SIGINFO)
+        call.sa_sigaction(sig, si, context);
+    else
+        call.sa_handler(sig);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+}
+
+static enum error_kind error_kind_of(enum guard_access access)
+{
+    if (access == GUARD_ACCESS_UNDERFLOW)
+        return ERROR_HEAP_UNDERFLOW;
+    return access == GUARD_ACCESS_USE_AFTER_FREE ? ERROR_USE_AFTER_FREE : ERROR_HEAP_OVERFLOW;
+}
+
+static void log_fault(uintptr_t addr, ucontext_t *uc, const struct guard_info *info)
+{
+    uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    greg_t code = uc->uc_mcontext.gregs[REG_ERR];
+    int depth = runtime_options.num_callers;
+    /* A jump into the pool: pc is the faulting address itself and cannot be read. */
+    bool fetch = (code & PF_INSTR) || guard_owns(pc);
+    size_t size = fetch ? 0 : fault_access_size((const void *)pc);
+    struct error_event e = {
+        .kind = error_kind_of(info->access), .tid = runtime_tid(), .addr = addr,
+        .stack = stacks_capture_from_context(uc, depth > 0 ? depth : STACK_MAX_DEPTH),
+        .op = (code & PF_WRITE) ? ACCESS_WRITE : ACCESS_READ,
+        .access_size = size ? size : 1,           /* not decoded: 1, the least any access is */
+        .has_block = true, .block = info->block, .block_size = info->size,
+        .alloc_stack = info->alloc_stack, .free_stack = info->free_stack,
+        .alloc_kind = info->alloc_kind, .free_kind = info->free_kind,
+    };
+    e.exact = e.stack != 0;
+    eventlog_error(&e);
+}
+
+static void report_guard_fault(int sig, uintptr_t addr, ucontext_t *uc, const struct guard_info *info)
+{
+    /* Inside memtrace this thread may hold the log or pool lock: logging could deadlock. */
+    if (runtime_thread.busy) {
+        die_of(sig);
+        return;
+    }
+    runtime_thread.busy = 1;
+    if (guard_claim_report(info->slot))
+        log_fault(addr, uc, info);
+    if (__atomic_load_n(&fault.continue_after, __ATOMIC_RELAXED) && guard_open_page(addr)) {
+        runtime_thread.busy = 0;
+        return;                                   /* the access is retried and now succeeds */
+    }
+    if (fault_before_death)
+        fault_before_death(sig, uc);
+    die_of(sig);
+}
+
+static void on_fault(int sig, siginfo_t *si, void *context)
+{
+    int saved_errno = errno;
+    struct guard_info info;
+    uintptr_t addr = (uintptr_t)si->si_addr;
+
+    /* Only a fault raised by the kernel (si_code > 0) carries a meaningful si_addr. */
+    if (si->si_code > 0 && guard_describe(addr, &info) && info.access != GUARD_ACCESS_UNKNOWN)
+        report_guard_fault(sig, addr, context, &info);
+    else
+        pass_to_previous(sig, si, context);
+    errno = saved_errno;
+}
+
+/* ----------------------------------------------------------------------------------
+ * Public interface
+ * -------------------------------------------------------------------------------- */
+
+bool fault_install(void)
+{
+    struct sigaction action;
+    ucontext_t here;
+
+    if (fault.installed)
+        return true;
+    /* Resolves the cursor entry points and warms libunwind's caches, outside any handler. */
+    if (getcontext(&here) == 0)
+        stacks_capture_from_context(&here, 2);
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = on_fault;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(SIGSEGV, &action, &fault.previous[0]) != 0)
+        return false;
+    if (sigaction(SIGBUS, &action, &fault.previous[1]) != 0) {
+        sigaction(SIGSEGV, &fault.previous[0], NULL);
+        return false;
+    }
+    fault.installed = true;
+    fault_thread_init();
+    return true;
+}
+
+void fault_uninstall(void)
+{
+    if (!fault.installed)
+        return;
+    sigaction(SIGSEGV, &fault.previous[0], NULL);
+    sigaction(SIGBUS, &fault.previous[1], NULL);
+    fault.installed = false;
+}
+
+void fault_thread_init(void)
+{
+    stack_t current, ours;
+
+    if (alt_stack.done)
+        return;
+    alt_stack.done = true;
+    if (sigaltstack(NULL, &current) == 0 && !(current.ss_flags & SS_DISABLE))
+        return;                                   /* the program's own: keep it */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), len = ALT_STACK_SIZE + page;
+    char *map = os_mmap(NULL, len, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (map == MAP_FAILED)
+        return;
+    os_mprotect(map, page, PROT_NONE);            /* overflowing it faults, not corrupts */
+    ours.ss_sp = map + page;
+    ours.ss_size = ALT_STACK_SIZE;
+    ours.ss_flags = 0;
+    if (sigaltstack(&ours, NULL) != 0) {
+        os_munmap(map, len);
+        return;
+    }
+    alt_stack.map = map;
+    alt_stack.len = len;
+}
+
+void fault_thread_exit(void)
+{
+    stack_t current, off = {.ss_flags = SS_DISABLE};
+
+    if (!alt_stack.map || sigaltstack(NULL, &current) != 0)
+        return;
+    /* Still installed: switch it off first (refused while running on it). Replaced by the
+     * program: nothing uses it any more. */
+    bool installed = current.ss_sp == alt_stack.map + (alt_stack.len - ALT_STACK_SIZE) &&
+                     !(current.ss_flags & SS_DISABLE);
+    if (installed && sigaltstack(&off, NULL) != 0)
+        return;
+    os_munmap(alt_stack.map, alt_stack.len);
+    alt_stack.map = NULL;
+    alt_stack.done = false;
+}
+
+void fault_set_continue(bool yes)
+{
+    __atomic_store_n(&fault.continue_after, yes, __ATOMIC_RELAXED);
+}

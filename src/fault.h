@@ -1,0 +1,40 @@
+/* fault.h — the SIGSEGV/SIGBUS handler behind the guarded pool (src/guard.h). A fault in
+ * the pool becomes an error record: the kind from guard_describe, read or write from the
+ * page-fault error code, the access size decoded from the instruction, and the faulting
+ * thread's stack unwound from the signal context (frame 0 exact). Any other fault goes to
+ * the program's previous handler exactly as if memtrace were not there.
+ * After a report the process dies of the original signal (fault_before_death runs first),
+ * or, with fault_set_continue, the page is opened and the program goes on; each slot is
+ * reported once. The handler runs on a per-thread alternate stack and calls only
+ * async-signal-safe code; a fault inside memtrace itself (runtime_thread.busy) is not
+ * logged, since this thread may hold memtrace's locks. No malloc, no stdio. */
+#ifndef MEMTRACE_FAULT_H
+#define MEMTRACE_FAULT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Set by the runtime: ends the log before the process dies of a reported fault (e.g.
+ * runtime_note_exit_signal(sig) + runtime_exit_from_signal(ucontext)). Runs in the
+ * handler, on the alternate stack, with runtime_thread.busy set. */
+extern void (*fault_before_death)(int sig, void *ucontext);
+
+/* Installs the handler for SIGSEGV and SIGBUS, remembering the previous actions, and
+ * gives the calling thread its alternate stack. Call after stacks_load_unwinder: it
+ * resolves the context unwinder here, outside any handler. */
+bool fault_install(void);
+/* Puts the previous actions back (tests, or a runtime that turns itself off). */
+void fault_uninstall(void);
+/* Gives the calling thread an alternate signal stack unless it has one; cheap after the
+ * first call on a thread. Call lazily, e.g. on each thread's first allocation. */
+void fault_thread_init(void);
+/* Releases the calling thread's alternate stack, if it is ours (for a thread-exit hook). */
+void fault_thread_exit(void);
+/* --continue-after-fault=yes: open the faulting page and let the program go on. */
+void fault_set_continue(bool yes);
+
+/* The memory operand size of the x86-64 instruction at pc (moves, arithmetic, string
+ * ops, SSE/AVX/AVX-512 moves and compares); 0 when not recognised. */
+size_t fault_access_size(const void *pc);
+
+#endif

@@ -1,0 +1,115 @@
+"""conftest.py — fixtures for the end-to-end tests: where memtrace and the samples are, and
+how to run a sample under memtrace and read its JSON report.
+
+Paths come from the environment CTest sets: MEMTRACE_BUILD_DIR (default <repo>/build) and
+MEMTRACE_SOURCE_DIR (default the repository root). A missing build is a failure, not a skip.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import e2e_util as u  # noqa: E402
+
+_REPO = Path(__file__).resolve().parents[2]
+SOURCE_DIR = Path(os.environ.get("MEMTRACE_SOURCE_DIR") or _REPO).resolve()
+BUILD_DIR = Path(os.environ.get("MEMTRACE_BUILD_DIR") or SOURCE_DIR / "build").resolve()
+
+
+class Paths:
+    source = SOURCE_DIR
+    build = BUILD_DIR
+    memtrace = BUILD_DIR / "memtrace"
+    runtime = BUILD_DIR / "libmemtrace.so"
+    samples_src = SOURCE_DIR / "samples"
+    samples_bin = BUILD_DIR / "samples"
+
+    @classmethod
+    def sample_bin(cls, name):
+        path = cls.samples_bin / name
+        if not path.is_file():
+            pytest.fail(f"sample binary {path} is missing: build the tree first "
+                        f"(cmake --build {cls.build})")
+        return path
+
+    @classmethod
+    def sample_src(cls, name):
+        for ext in (".c", ".cpp"):
+            path = cls.samples_src / (name + ext)
+            if path.is_file():
+                return path
+        pytest.fail(f"no source for sample {name} in {cls.samples_src}")
+
+
+@pytest.fixture(scope="session")
+def paths():
+    if not Paths.memtrace.is_file():
+        pytest.fail(f"{Paths.memtrace} does not exist: build memtrace first "
+                    f"(cmake -S {SOURCE_DIR} -B {BUILD_DIR} && cmake --build {BUILD_DIR}), "
+                    f"or point MEMTRACE_BUILD_DIR at a build")
+    return Paths
+
+
+@pytest.fixture(scope="session")
+def project_version():
+    """The VERSION of project() in CMakeLists.txt."""
+    import re
+    text = (SOURCE_DIR / "CMakeLists.txt").read_text()
+    m = re.search(r"project\(\s*memtrace\s+VERSION\s+([0-9.]+)", text)
+    assert m, "no project(memtrace VERSION ...) in CMakeLists.txt"
+    return m[1]
+
+
+@pytest.fixture
+def run_memtrace(paths, tmp_path):
+    """run_memtrace(*args, env=None, cwd=None, memtrace=None) -> CompletedProcess.
+    Runs `memtrace args...` (text mode, output captured, timeout)."""
+    def run(*args, env=None, cwd=None, memtrace=None, timeout=u.TIMEOUT):
+        full_env = dict(os.environ)
+        full_env.pop("LD_PRELOAD", None)
+        full_env.pop("MEMTRACE_OPTIONS", None)
+        full_env.update(env or {})
+        cmd = [str(memtrace or paths.memtrace), *map(str, args)]
+        return subprocess.run(cmd, cwd=cwd or tmp_path, env=full_env, capture_output=True,
+                              text=True, errors="replace", timeout=timeout)
+    return run
+
+
+@pytest.fixture
+def run_sample(paths, run_memtrace, tmp_path):
+    """run_sample(name, *prog_args, options=(), json_name=...) -> (CompletedProcess, report).
+    Runs samples/<name> under memtrace with --json=<tmp>/<json_name> plus `options`."""
+    counter = [0]
+
+    def run(name, *prog_args, options=(), cwd=None, env=None):
+        counter[0] += 1
+        json_path = tmp_path / f"{name}.{counter[0]}.json"
+        prog = paths.sample_bin(name)
+        proc = run_memtrace(*options, f"--json={json_path}", prog, *prog_args, cwd=cwd, env=env)
+        report = u.load_report(json_path, proc)
+        assert report["command"] == [str(prog), *map(str, prog_args)], report["command"]
+        return proc, report
+    return run
+
+
+@pytest.fixture
+def marker(paths):
+    """marker(sample, tag) -> (absolute source path, line of `/* expect: tag */`)."""
+    def find(sample, tag):
+        src = paths.sample_src(sample)
+        return src, u.marker_line(src, tag)
+    return find
+
+
+@pytest.fixture(scope="session")
+def valgrind():
+    exe = shutil.which("valgrind")
+    if exe is None:
+        pytest.fail("valgrind is not installed: the parity tests need it "
+                    "(apt-get install valgrind); they are not skipped on purpose")
+    return exe

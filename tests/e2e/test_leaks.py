@@ -1,0 +1,304 @@
+"""test_leaks.py — leak classification of the single-process samples: each loss record's kind,
+bytes, blocks, indirect bytes and allocation site (frame 0 function and exact file:line), the
+summary numbers, and which records are shown under the default --show-leak-kinds.
+Expected numbers are the ones valgrind 3.19 reports for the same samples (see each sample's
+header and test_valgrind_parity.py)."""
+
+import os
+import subprocess
+
+import pytest
+
+import e2e_util as u
+
+ALL = ("--show-leak-kinds=all",)
+
+
+def assert_frame0(record, function, src, line, paths=None, sample=None):
+    top = record["stack"][0]
+    assert top.get("function") == function, f"frame 0 is {top}"
+    assert u.same_file(top.get("file"), src), f"frame 0 file {top.get('file')!r} is not {src}"
+    assert top.get("line") == line, f"frame 0 line {top.get('line')} != {line}"
+    if paths is not None:
+        assert u.same_file(top.get("module"), paths.sample_bin(sample)), top
+
+
+def assert_leaked(report, **expected):
+    """expected: kind=(bytes, blocks) for each of the four kinds (missing kinds: (0, 0))."""
+    s = report["summary"]
+    for kind in u.LEAK_KINDS:
+        want = expected.get(kind, (0, 0))
+        got = (s["leaked_bytes"][kind], s["leaked_blocks"][kind])
+        assert got == want, f"summary {kind}: got {got}, want {want}"
+
+
+def test_definite(run_sample, marker, paths):
+    proc, report = run_sample("leak_definite")
+    assert proc.returncode == 0, proc.stderr
+    assert report.get("exit") == {"status": 0}
+
+    src, line = marker("leak_definite", "leak definite message")
+    msg = u.record_at(report, "definite", src, line)
+    assert (msg["bytes"], msg["blocks"], msg["indirect_bytes"]) == (100, 1, 0)
+    assert_frame0(msg, "make_message", src, line, paths, "leak_definite")
+    assert msg["stack"][1].get("function") == "main"
+    assert msg["suppressed"] is False
+
+    src, line = marker("leak_definite", "leak definite token")
+    tok = u.record_at(report, "definite", src, line)
+    # Four blocks, one allocation stack: one loss record.
+    assert (tok["bytes"], tok["blocks"], tok["indirect_bytes"]) == (64, 4, 0)
+    assert_frame0(tok, "make_token", src, line, paths, "leak_definite")
+
+    assert len(u.leak_records(report)) == 2, u.describe(u.leak_records(report))
+    assert_leaked(report, definite=(164, 5))
+    assert report["summary"]["errors"] == 2
+    assert report["summary"]["in_use_at_exit"] == {"bytes": 164, "blocks": 5}
+    assert report["summary"]["total_heap_usage"] == {"allocs": 5, "frees": 0, "bytes": 164}
+
+
+def test_indirect_default_kinds(run_sample, marker):
+    """Default --show-leak-kinds=definite,possible: the indirect records are not listed, but
+    they count as errors (default --errors-for-leak-kinds=definite,indirect)."""
+    _, report = run_sample("leak_indirect")
+    src, line = marker("leak_indirect", "leak definite list")
+    head = u.record_at(report, "definite", src, line)
+    # valgrind: "122 (16 direct, 106 indirect) bytes in 1 blocks are definitely lost"
+    assert (head["bytes"], head["blocks"], head["indirect_bytes"]) == (16, 1, 106)
+    assert_frame0(head, "new_list", src, line)
+    assert u.leak_records(report, "indirect") == []
+    assert len(u.leak_records(report)) == 1, u.describe(u.leak_records(report))
+    assert_leaked(report, definite=(16, 1), indirect=(106, 4))
+    assert report["summary"]["errors"] == 3      # 1 definite + 2 indirect loss records
+
+
+def test_indirect_all_kinds(run_sample, marker):
+    _, report = run_sample("leak_indirect", options=ALL)
+    src, line = marker("leak_indirect", "leak indirect item")
+    items = u.record_at(report, "indirect", src, line)
+    assert (items["bytes"], items["blocks"], items["indirect_bytes"]) == (96, 3, 0)
+    assert_frame0(items, "new_item", src, line)
+    assert items["stack"][1].get("function") == "new_list"
+
+    src, line = marker("leak_indirect", "leak indirect name")
+    name = u.record_at(report, "indirect", src, line)
+    assert (name["bytes"], name["blocks"], name["indirect_bytes"]) == (10, 1, 0)
+    assert_frame0(name, "new_list", src, line)
+
+    assert len(u.leak_records(report)) == 3, u.describe(u.leak_records(report))
+    assert_leaked(report, definite=(16, 1), indirect=(106, 4))
+    assert report["summary"]["errors"] == 3
+    assert report["summary"]["in_use_at_exit"] == {"bytes": 122, "blocks": 5}
+
+
+def test_possible(run_sample, marker, paths):
+    """Only an interior pointer survives: possibly lost, never definite; not an error by
+    default (possible is not in the default --errors-for-leak-kinds)."""
+    _, report = run_sample("leak_possible")
+    src, line = marker("leak_possible", "leak possible")
+    rec = u.record_at(report, "possible", src, line)
+    assert (rec["bytes"], rec["blocks"], rec["indirect_bytes"]) == (64, 1, 0)
+    assert_frame0(rec, "make_buffer", src, line, paths, "leak_possible")
+    assert u.leak_records(report, "definite") == []
+    assert len(u.leak_records(report)) == 1, u.describe(u.leak_records(report))
+    assert_leaked(report, possible=(64, 1))
+    assert report["summary"]["errors"] == 0
+
+
+def test_reachable_is_clean_by_default(run_sample):
+    proc, report = run_sample("reachable")
+    assert proc.returncode == 0
+    assert report["errors"] == []
+    assert report["summary"]["errors"] == 0
+    assert_leaked(report, reachable=(248, 2))
+
+
+def test_reachable_all_kinds(run_sample, marker):
+    _, report = run_sample("reachable", options=ALL)
+    records = u.leak_records(report)
+    assert {r["leak_kind"] for r in records} == {"reachable"}, u.describe(records)
+    assert len(records) == 2, u.describe(records)
+    src, line = marker("reachable", "reachable config")
+    cfg = u.record_at(report, "reachable", src, line)
+    assert (cfg["bytes"], cfg["blocks"]) == (48, 1)
+    assert_frame0(cfg, "load_config", src, line)
+    src, line = marker("reachable", "reachable table")
+    table = u.record_at(report, "reachable", src, line)
+    assert (table["bytes"], table["blocks"]) == (200, 1)
+    assert report["summary"]["errors"] == 0
+    assert [e for e in report["errors"] if e["kind"] != "leak"] == []
+
+
+@pytest.mark.parametrize("options", [(), ALL], ids=["default", "all-kinds"])
+def test_clean(run_sample, options):
+    proc, report = run_sample("clean", options=options)
+    assert proc.returncode == 0
+    assert report["errors"] == []
+    assert report["summary"]["errors"] == 0
+    assert_leaked(report)
+    assert report["summary"]["in_use_at_exit"] == {"bytes": 0, "blocks": 0}
+    # valgrind: 14 allocs, 14 frees, 710 bytes allocated (realloc = one alloc + one free)
+    assert report["summary"]["total_heap_usage"] == {"allocs": 14, "frees": 14, "bytes": 710}
+
+
+def test_cpp_leaks(run_sample, marker, paths):
+    _, report = run_sample("leak_cpp")
+    src, line = marker("leak_cpp", "leak definite widget")
+    widget = u.record_at(report, "definite", src, line)
+    # valgrind: "145 (64 direct, 81 indirect) bytes in 1 blocks are definitely lost"
+    assert (widget["bytes"], widget["blocks"], widget["indirect_bytes"]) == (64, 1, 81)
+    fn = widget["stack"][0].get("function") or ""
+    assert "shop::make_widget" in fn, f"frame 0 function is not demangled: {fn!r}"
+    assert "_Z" not in fn
+    assert u.same_file(widget["stack"][0].get("file"), src), widget["stack"][0]
+    assert widget["stack"][0].get("line") == line
+    assert u.same_file(widget["stack"][0].get("module"), paths.sample_bin("leak_cpp"))
+
+    src, line = marker("leak_cpp", "leak definite scores")
+    scores = u.record_at(report, "definite", src, line)
+    assert (scores["bytes"], scores["blocks"], scores["indirect_bytes"]) == (40, 1, 0)
+    assert "shop::make_scores" in (scores["stack"][0].get("function") or "")
+    assert u.same_file(scores["stack"][0].get("file"), src), scores["stack"][0]
+
+    assert len(u.leak_records(report, "definite")) == 2, u.describe(u.leak_records(report))
+    s = report["summary"]
+    assert (s["leaked_bytes"]["definite"], s["leaked_blocks"]["definite"]) == (104, 2)
+    assert (s["leaked_bytes"]["indirect"], s["leaked_blocks"]["indirect"]) == (81, 2)
+    assert (s["leaked_bytes"]["possible"], s["leaked_blocks"]["possible"]) == (0, 0)
+    assert s["errors"] == 4                      # 2 definite + 2 indirect records
+
+
+def test_cpp_indirect_owned_by_widget(run_sample, marker):
+    """The std::string and std::vector buffers are allocated inside libstdc++ / template
+    code; their stacks still reach make_widget at the line that built them."""
+    _, report = run_sample("leak_cpp", options=ALL)
+    src = marker("leak_cpp", "leak definite widget")[0]
+    indirect = u.leak_records(report, "indirect")
+    assert sorted((r["bytes"], r["blocks"]) for r in indirect) == [(40, 1), (41, 1)], \
+        u.describe(indirect)
+    for rec in indirect:
+        frame = u.first_frame_in(rec["stack"], src.parent)
+        assert frame is not None, f"no frame in {src.parent}: {rec['stack']}"
+        assert "shop::make_widget" in (frame.get("function") or ""), frame
+        tag = "indirect name" if rec["bytes"] == 41 else "indirect values"
+        assert frame.get("line") == u.marker_line(src, tag), frame
+        assert all("_Z" not in (f.get("function") or "") for f in rec["stack"]), rec["stack"]
+
+
+def test_cpp_clean(run_sample):
+    proc, report = run_sample("clean_cpp")
+    assert proc.returncode == 0
+    assert report["errors"] == []
+    assert report["summary"]["errors"] == 0
+    s = report["summary"]["leaked_bytes"]
+    # Reachable is not asserted: libstdc++'s emergency exception pool may still be allocated.
+    assert (s["definite"], s["indirect"], s["possible"]) == (0, 0, 0)
+
+
+ALLOC_APIS = [
+    # marker tag,              bytes, function
+    ("leak posix_memalign",      100, "via_posix_memalign"),
+    ("leak aligned_alloc",       160, "via_aligned_alloc"),
+    ("leak memalign",            200, "via_memalign"),
+    ("leak valloc",               50, "via_valloc"),
+    ("leak realloc grow",        300, "via_realloc_grow"),
+    ("leak realloc shrink",       20, "via_realloc_shrink"),
+    ("leak calloc",               63, "via_calloc"),
+]
+
+
+@pytest.fixture(scope="module")
+def alloc_apis_report(paths, tmp_path_factory):
+    out = tmp_path_factory.mktemp("alloc_apis") / "r.json"
+    proc = subprocess.run([str(paths.memtrace), f"--json={out}",
+                           str(paths.sample_bin("alloc_apis"))],
+                          capture_output=True, text=True, timeout=u.TIMEOUT, cwd=out.parent)
+    return u.load_report(out, proc)
+
+
+@pytest.mark.parametrize("tag,size,function", ALLOC_APIS, ids=[a[0].split(" ", 1)[1] for a in ALLOC_APIS])
+def test_alloc_api(alloc_apis_report, marker, tag, size, function):
+    src, line = marker("alloc_apis", tag)
+    rec = u.record_at(alloc_apis_report, "definite", src, line)
+    assert (rec["bytes"], rec["blocks"], rec["indirect_bytes"]) == (size, 1, 0)
+    assert_frame0(rec, function, src, line)
+
+
+def test_alloc_apis_summary(alloc_apis_report):
+    records = u.leak_records(alloc_apis_report)
+    assert len(records) == 7, u.describe(records)
+    assert_leaked(alloc_apis_report, definite=(893, 7))
+    assert alloc_apis_report["summary"]["errors"] == 7
+    # valgrind: 9 allocs, 2 frees, 1,403 bytes allocated
+    assert alloc_apis_report["summary"]["total_heap_usage"] == \
+        {"allocs": 9, "frees": 2, "bytes": 1403}
+
+
+def test_deep_recursion_default_num_callers(run_sample, marker):
+    _, report = run_sample("deep_recursion")
+    src, line = marker("deep_recursion", "leak definite bottom")
+    rec = u.record_at(report, "definite", src, line)
+    assert (rec["bytes"], rec["blocks"]) == (64, 1)
+    stack = rec["stack"]
+    assert len(stack) == 24, f"default --num-callers is 24, got {len(stack)} frames"
+    call = u.marker_line(src, "recursive call")
+    for i, frame in enumerate(stack[1:], 1):
+        assert (frame.get("function"), frame.get("line")) == ("descend", call), f"frame {i}: {frame}"
+
+
+LEAK_SAMPLES = ["leak_definite", "leak_indirect", "leak_possible", "reachable", "clean",
+                "leak_cpp", "clean_cpp", "alloc_apis", "deep_recursion", "threads", "exit_status"]
+
+
+@pytest.mark.parametrize("sample", LEAK_SAMPLES)
+def test_summary_sums_records(run_sample, sample):
+    """With every kind shown, the loss records add up to the summary, and in use at exit is
+    the sum of the four classes."""
+    _, report = run_sample(sample, options=ALL)
+    s = report["summary"]
+    sums = u.totals([r for r in u.leak_records(report) if not r["suppressed"]])
+    for kind in u.LEAK_KINDS:
+        assert sums[kind] == (s["leaked_bytes"][kind], s["leaked_blocks"][kind]), kind
+    assert s["in_use_at_exit"]["bytes"] == sum(s["leaked_bytes"].values())
+    assert s["in_use_at_exit"]["blocks"] == sum(s["leaked_blocks"].values())
+    # A definite/possible record's indirect bytes are blocks that are themselves indirect.
+    assert sum(r["indirect_bytes"] for r in u.leak_records(report)) == s["leaked_bytes"]["indirect"]
+
+
+ALLOCATOR_NAMES = ("malloc", "calloc", "realloc", "memalign", "posix_memalign", "aligned_alloc",
+                   "valloc", "operator new", "operator new[]")
+
+
+@pytest.mark.parametrize("sample", LEAK_SAMPLES)
+def test_no_memtrace_frames(run_sample, sample):
+    """Frames inside memtrace itself are never shown: not at frame 0 (the allocator
+    wrappers), and not further down either (e.g. a wrapper around main)."""
+    _, report = run_sample(sample, options=ALL)
+    for rec in u.leak_records(report):
+        for i, frame in enumerate(rec["stack"]):
+            module = os.path.basename(frame.get("module") or "")
+            assert module != "libmemtrace.so", f"frame {i} is memtrace's own: {frame}"
+        if u.is_glibc_internal(rec):
+            continue                # frame 0 is ld.so's own calloc wrapper there, legitimately
+        fn = (rec["stack"][0].get("function") or "") if rec["stack"] else ""
+        assert fn.split("(")[0] not in ALLOCATOR_NAMES, f"frame 0 is the allocator: {fn}"
+
+
+@pytest.mark.parametrize("sample", LEAK_SAMPLES)
+def test_text_report_matches_json(run_sample, sample):
+    """The text report on stderr carries the same numbers as the JSON."""
+    proc, report = run_sample(sample)
+    text = u.parse_text_summary(proc.stderr)
+    s = report["summary"]
+    assert text.get("errors") == s["errors"], f"ERROR SUMMARY vs JSON:\n{proc.stderr}"
+    assert text.get("in_use") == (s["in_use_at_exit"]["bytes"], s["in_use_at_exit"]["blocks"]), \
+        proc.stderr
+    t = s["total_heap_usage"]
+    assert text.get("total") == (t["allocs"], t["frees"], t["bytes"]), proc.stderr
+    if s["in_use_at_exit"]["blocks"] == 0 and "leaks" not in text:
+        assert text.get("all_freed"), f"neither LEAK SUMMARY nor 'All heap blocks were freed':\n{proc.stderr}"
+    else:
+        assert text.get("leak_summary"), f"no LEAK SUMMARY:\n{proc.stderr}"
+        for kind in u.LEAK_KINDS:
+            assert text["leaks"].get(kind) == (s["leaked_bytes"][kind], s["leaked_blocks"][kind]), \
+                f"LEAK SUMMARY {kind} vs JSON:\n{proc.stderr}"
