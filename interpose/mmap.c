@@ -1,12 +1,14 @@
 /* mmap.c — the program's own mappings, recorded so that the leak scan can use the
- * writable ones as roots (see src/mappings.h). The calls themselves are made with raw
- * syscalls: libc's wrappers are what we replace. */
+ * writable ones as roots (see src/mappings.h), and munmap/mprotect checked so that the
+ * program cannot take memtrace's or the heap's memory away (src/heap.h). The calls
+ * themselves are raw syscalls: libc's wrappers are what we replace. */
 #include <errno.h>
 #include <stdarg.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "heap.h"
 #include "interpose.h"
 #include "mappings.h"
 #include "os.h"
@@ -36,6 +38,10 @@ MEMTRACE_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd
 
 MEMTRACE_EXPORT int munmap(void *addr, size_t len)
 {
+    if (!heap_check_unmap(addr, len, false)) {
+        errno = EINVAL;
+        return -1;
+    }
     int rc = os_munmap(addr, len);
     if (rc == 0 && runtime_tables_ready())
         mappings_remove((uintptr_t)addr, len);
@@ -44,6 +50,10 @@ MEMTRACE_EXPORT int munmap(void *addr, size_t len)
 
 MEMTRACE_EXPORT int mprotect(void *addr, size_t len, int prot)
 {
+    if (!heap_check_unmap(addr, len, true)) {
+        errno = EACCES;
+        return -1;
+    }
     int rc = os_mprotect(addr, len, prot);
     if (rc == 0 && runtime_tables_ready())
         mappings_protect((uintptr_t)addr, len, prot);

@@ -576,6 +576,15 @@ static bool rec_end(struct parser *p, char *rest)
     if (*rest)
         return fail(p, "unexpected text after end");
     p->log->ended = true;
+    p->log->replaced_by_exec = false;
+    return true;
+}
+
+static bool rec_exec(struct parser *p, char *rest)
+{
+    if (*rest)
+        return fail(p, "unexpected text after exec");
+    p->log->replaced_by_exec = true;
     return true;
 }
 
@@ -587,6 +596,7 @@ static const struct {
     { "options", rec_options }, { "module", rec_module },   { "stack", rec_stack },
     { "error", rec_error },     { "leak", rec_leak },       { "mapping", rec_mapping },
     { "summary", rec_summary }, { "exit", rec_exit },       { "end", rec_end },
+    { "exec", rec_exec },
 };
 
 /* A record name this version does not know is skipped if it looks like one (a later

@@ -110,6 +110,8 @@ struct mt_log {
     bool exit_signaled;             /* exit_value is a signal number */
     int exit_value;
     bool ended;                     /* `end` seen: the runtime finished writing */
+    bool replaced_by_exec;          /* last word was `exec`: the process became another
+                                     * program, which was not traced: no report */
     bool damaged;                   /* parsing stopped early at a malformed line */
 
     /* private to eventlog_read.c */

@@ -269,6 +269,10 @@ int report_log(const char *log_path, const struct report_options *opts,
     struct mt_log log;
     if (mt_log_read(log_path, &log) != MT_LOG_OK)
         return 2; /* the reader said why */
+    if (log.replaced_by_exec && !log.ended) {
+        mt_log_free(&log);
+        return 0;
+    }
     struct output text = { 0 }, json = { 0 };
     int rc = 2;
     if (open_output(&text, opts->text_path, log.pid) &&

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -510,6 +511,58 @@ int heap_posix_memalign(void **out, size_t align, size_t size)
         return ENOMEM;
     *out = p;
     return 0;
+}
+
+static bool range_has_hole(uintptr_t lo, uintptr_t hi)
+{
+    unsigned char vec[256];
+    lo &= ~(uintptr_t)4095;
+    for (uintptr_t at = lo; at < hi; at += sizeof vec * 4096) {
+        size_t chunk = hi - at < sizeof vec * 4096 ? hi - at : sizeof vec * 4096;
+        if (mincore((void *)at, chunk, vec) != 0 && errno == ENOMEM)
+            return true;
+    }
+    return false;
+}
+
+static bool pool_overlaps(uintptr_t lo, uintptr_t hi)
+{
+    for (uintptr_t a = lo & ~(uintptr_t)4095; a < hi; a += 4096)
+        if (pool_owns(&runtime_pool, (const void *)a) || guard_owns(a))
+            return true;
+    return false;
+}
+
+bool heap_check_unmap(void *addr, size_t len, bool is_mprotect)
+{
+    uintptr_t lo = (uintptr_t)addr, hi = lo + len;
+    struct block b;
+    bool ours, heap, hole;
+
+    if (len == 0 || hi < lo || !enter())
+        return true;
+    int saved = errno;
+    ours = len <= ((size_t)1 << 40) && pool_overlaps(lo, hi);
+    heap = !ours && blocks_find(lo, &b) && b.state == BLOCK_LIVE;
+    hole = !ours && !heap && !is_mprotect && range_has_hole(lo, hi);
+    errno = saved;
+    if (ours || heap || hole) {
+        struct error_event e = {
+            .kind = ERROR_INVALID_MUNMAP, .tid = runtime_tid(), .addr = lo,
+            .stack = stacks_capture(runtime_options.num_callers),
+            .alloc_kind = heap ? b.kind : -1, .free_kind = -1,
+            .has_requested = true, .requested = len,
+        };
+        if (heap) {
+            e.has_block = true;
+            e.block = b.addr;
+            e.block_size = b.size;
+            e.alloc_stack = b.alloc_stack;
+        }
+        eventlog_error(&e);
+    }
+    leave();
+    return !(ours || heap);
 }
 
 static void check_live_block(const struct block *b, void *ctx)

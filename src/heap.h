@@ -22,6 +22,10 @@ size_t heap_usable_size(void *ptr);
 /* posix_memalign's contract: EINVAL for a bad alignment, ENOMEM, or 0. */
 int heap_posix_memalign(void **out, size_t align, size_t size);
 
+/* munmap/mprotect of [addr, addr+len): false (after a report) when it would take memory
+ * from under memtrace or glibc's heap; a range with no mapping at all is reported but
+ * allowed (the kernel ignores it). */
+bool heap_check_unmap(void *addr, size_t len, bool is_mprotect);
 void heap_totals(struct heap_totals *out);
 /* At exit: every redzone of a live block, every pattern of a quarantined one. */
 void heap_check_all(void);
