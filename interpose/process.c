@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "interpose.h"
+#include "os.h"
 #include "runtime.h"
 
 typedef int (*main_fn)(int, char **, char **);
@@ -42,7 +43,10 @@ static void on_abort(int sig, siginfo_t *info, void *context)
     runtime_note_exit_signal(sig);
     if (!runtime_thread.busy)
         runtime_exit_from_signal(context);
-    signal(sig, SIG_DFL);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    os_sigaction(sig, &dfl, NULL);
     raise(sig);
 }
 
@@ -53,8 +57,8 @@ __attribute__((constructor)) static void memtrace_load(void)
     memset(&action, 0, sizeof action);
     action.sa_sigaction = on_abort;
     action.sa_flags = SA_SIGINFO;
-    if (sigaction(SIGABRT, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
-        sigaction(SIGABRT, &action, NULL);
+    if (os_sigaction(SIGABRT, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+        os_sigaction(SIGABRT, &action, NULL);
 }
 
 __attribute__((destructor)) static void memtrace_unload(void)

@@ -158,7 +158,7 @@ static void die_of(int sig)
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
-    sigaction(sig, &dfl, NULL);
+    os_sigaction(sig, &dfl, NULL);
     syscall(SYS_tgkill, getpid(), os_gettid(), sig);
 }
 
@@ -176,7 +176,7 @@ static void pass_to_previous(int sig, siginfo_t *si, void *context)
         if (sent)
             die_of(sig);
         else
-            sigaction(sig, prev, NULL);           /* the instruction faults again, unhandled */
+            os_sigaction(sig, prev, NULL);           /* the instruction faults again, unhandled */
         return;
     }
     if (call.sa_flags & SA_RESETHAND) {
@@ -270,10 +270,10 @@ bool fault_install(void)
     action.sa_sigaction = on_fault;
     action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
     sigemptyset(&action.sa_mask);
-    if (sigaction(SIGSEGV, &action, &fault.previous[0]) != 0)
+    if (os_sigaction(SIGSEGV, &action, &fault.previous[0]) != 0)
         return false;
-    if (sigaction(SIGBUS, &action, &fault.previous[1]) != 0) {
-        sigaction(SIGSEGV, &fault.previous[0], NULL);
+    if (os_sigaction(SIGBUS, &action, &fault.previous[1]) != 0) {
+        os_sigaction(SIGSEGV, &fault.previous[0], NULL);
         return false;
     }
     fault.installed = true;
@@ -281,12 +281,25 @@ bool fault_install(void)
     return true;
 }
 
+bool fault_take_program_action(int sig, const struct sigaction *action, struct sigaction *old)
+{
+    if ((sig != SIGSEGV && sig != SIGBUS) || !__atomic_load_n(&fault.installed, __ATOMIC_ACQUIRE))
+        return false;
+    struct sigaction *prev = previous_action(sig);
+    struct sigaction was = *prev;
+    if (action)
+        *prev = *action;
+    if (old)
+        *old = was;
+    return true;
+}
+
 void fault_uninstall(void)
 {
     if (!fault.installed)
         return;
-    sigaction(SIGSEGV, &fault.previous[0], NULL);
-    sigaction(SIGBUS, &fault.previous[1], NULL);
+    os_sigaction(SIGSEGV, &fault.previous[0], NULL);
+    os_sigaction(SIGBUS, &fault.previous[1], NULL);
     fault.installed = false;
 }
 

@@ -30,6 +30,11 @@ void fault_uninstall(void);
 void fault_thread_init(void);
 /* Releases the calling thread's alternate stack, if it is ours (for a thread-exit hook). */
 void fault_thread_exit(void);
+/* The program's own sigaction for SIGSEGV or SIGBUS while ours is installed: its action
+ * is kept as the one faults that are not memtrace's go to, and ours stays in place.
+ * Returns false (nothing done) for any other signal or before fault_install. */
+struct sigaction;
+bool fault_take_program_action(int sig, const struct sigaction *action, struct sigaction *old);
 /* --continue-after-fault=yes: open the faulting page and let the program go on. */
 void fault_set_continue(bool yes);
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -46,6 +47,13 @@ int os_munmap(void *addr, size_t len)
 int os_mprotect(void *addr, size_t len, int prot)
 {
     return (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+extern int __sigaction(int sig, const struct sigaction *action, struct sigaction *old);
+
+int os_sigaction(int sig, const struct sigaction *action, struct sigaction *old)
+{
+    return __sigaction(sig, action, old);
 }
 
 bool os_write_all(int fd, const void *buf, size_t len)

@@ -24,6 +24,9 @@ pid_t os_gettid(void);
 void *os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset);
 int os_munmap(void *addr, size_t len);
 int os_mprotect(void *addr, size_t len, int prot);
+/* The real sigaction: libmemtrace exports sigaction itself (see interpose/signal.c). */
+struct sigaction;
+int os_sigaction(int sig, const struct sigaction *action, struct sigaction *old);
 /* Writes everything or gives up on a hard error; retries EINTR and short writes. */
 bool os_write_all(int fd, const void *buf, size_t len);
 /* Reads `name` from the process environment without getenv (safe before libc init). */

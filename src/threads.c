@@ -112,7 +112,7 @@ size_t threads_stop_others(struct thread_snapshot *snaps, size_t cap)
     action.sa_sigaction = stop_handler;
     action.sa_flags = SA_SIGINFO | SA_RESTART;
     sigfillset(&action.sa_mask);
-    sigaction(STOP_SIGNAL, &action, &stop.old_action);
+    os_sigaction(STOP_SIGNAL, &action, &stop.old_action);
     for (size_t i = 0; i < n; i++)
         if (syscall(SYS_tgkill, pid, snaps[i].tid, STOP_SIGNAL) == 0)
             sent++;
@@ -137,6 +137,6 @@ void threads_resume_others(void)
          waited++)
         sleep_ms(1);
     if (stop.count && acks == stop.sent && __atomic_load_n(&stop.left, __ATOMIC_ACQUIRE) == acks)
-        sigaction(STOP_SIGNAL, &stop.old_action, NULL);
+        os_sigaction(STOP_SIGNAL, &stop.old_action, NULL);
     stop.count = 0;
 }
