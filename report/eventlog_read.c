@@ -537,6 +537,7 @@ static bool summary_set(void *obj, const char *k, const char *v)
         { "allocs", offsetof(struct mt_summary, allocs) },
         { "frees", offsetof(struct mt_summary, frees) },
         { "bytes_allocated", offsetof(struct mt_summary, bytes_allocated) },
+        { "guarded", offsetof(struct mt_summary, guarded) },
     };
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         if (strcmp(k, keys[i].key) == 0)

@@ -84,6 +84,7 @@ struct mt_mapping {
 struct mt_summary {
     bool present;
     uint64_t live_bytes, live_blocks, allocs, frees, bytes_allocated;
+    uint64_t guarded;               /* allocations placed in the guarded pool */
 };
 
 struct mt_log {

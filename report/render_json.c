@@ -242,6 +242,11 @@ static void jsummary(FILE *o, const struct report_view *v)
             v->in_use_bytes, v->in_use_blocks);
     fprintf(o, "    \"total_heap_usage\": {\"allocs\": %" PRIu64 ", \"frees\": %" PRIu64
             ", \"bytes\": %" PRIu64 "},\n", s->allocs, s->frees, s->bytes_allocated);
+    fprintf(o, "    \"guard\": {\"mode\": ");
+    jstr(o, v->guard_mode);
+    fprintf(o, ", \"guarded_allocations\": %" PRIu64 "},\n", s->guarded);
+    fprintf(o, "    \"still_mapped\": {\"bytes\": %" PRIu64 ", \"regions\": %zu},\n",
+            v->mapped_bytes, v->log->nmappings);
     fprintf(o, "    \"log_truncated\": %s\n  }\n}\n", v->truncated ? "true" : "false");
 }
 

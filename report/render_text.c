@@ -162,10 +162,18 @@ static void print_aux(const struct text *t, const struct report_view *v, const s
     }
 }
 
+static bool is_access_error(enum mt_error_kind kind)
+{
+    return kind == MT_ERR_HEAP_OVERFLOW || kind == MT_ERR_HEAP_UNDERFLOW ||
+           kind == MT_ERR_USE_AFTER_FREE;
+}
+
 static void print_error(const struct text *t, const struct report_view *v,
                         const struct mt_error *e)
 {
     print_headline(t, e);
+    if (is_access_error(e->kind) && !e->exact)
+        say(t, "   (found when the block was checked, at its free or at exit; the access was earlier)");
     print_stack(t, report_view_stack(v, e->stack, e->exact));
     print_aux(t, v, e);
     blank(t);
@@ -212,6 +220,11 @@ static void print_heap_summary(const struct text *t, const struct report_view *v
             N(s->frees), N(s->bytes_allocated));
     else
         say(t, "  total heap usage: unknown (the log has no summary record)");
+    if (s->present)
+        say(t, "       guard pages: %s allocations guarded (--guard=%s)", N(s->guarded), v->guard_mode);
+    if (v->log->nmappings)
+        say(t, "   still mmap'd at exit: %s bytes in %s regions (information, not an error)",
+            N(v->mapped_bytes), N(v->log->nmappings));
     blank(t);
 }
 

@@ -133,6 +133,17 @@ static void free_view(struct report_view *v)
     sym_free(v->sym);
 }
 
+/* The value of `guard=` among the runtime's options words; the default otherwise. */
+static void find_guard_mode(const struct mt_log *log, char *out, size_t size)
+{
+    const char *opts = log->options ? log->options : "";
+    const char *found = NULL;
+    for (const char *w = opts; (w = strstr(w, "guard=")) != NULL; w++)
+        if (w == opts || w[-1] == ' ' || w[-1] == '-')
+            found = w + 6;
+    snprintf(out, size, "%.*s", found ? (int)strcspn(found, " ") : 4, found ? found : "auto");
+}
+
 static bool build_view(struct report_view *v, const struct mt_log *log,
                        const struct report_options *opts)
 {
@@ -152,6 +163,9 @@ static bool build_view(struct report_view *v, const struct mt_log *log,
         free_view(v);
         return false;
     }
+    find_guard_mode(log, v->guard_mode, sizeof v->guard_mode);
+    for (size_t i = 0; i < log->nmappings; i++)
+        v->mapped_bytes += log->mappings[i].len;
     for (size_t i = 0; i < log->nleaks; i++)
         v->leak_order[i] = i;
     qsort_r(v->leak_order, log->nleaks, sizeof *v->leak_order, cmp_leak, log->leaks);

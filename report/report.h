@@ -71,6 +71,8 @@ struct report_view {
     uint64_t leak_blocks[4];
     uint64_t in_use_bytes, in_use_blocks;
     bool truncated;
+    char guard_mode[32];          /* --guard in force, from the log's options */
+    uint64_t mapped_bytes;        /* regions the program mmap'd and never unmapped */
     struct symbolizer *sym;       /* owns the strings of the symbolized frames */
 };
 
