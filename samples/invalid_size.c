@@ -7,7 +7,8 @@
  * Expected:
  *   valgrind 3.19: FishyValue at "invalid-size malloc" ("Argument 'size' of function malloc
  *     has a fishy (possibly negative) value: -5"); it does NOT report either calloc (its
- *     calloc returns NULL silently on overflow). ERROR SUMMARY: 1 errors from 1 contexts.
+ *     calloc returns NULL silently on overflow, without setting errno, so the calloc lines
+ *     print "errno=other" under valgrind). ERROR SUMMARY: 1 errors from 1 contexts.
  *   memtrace: invalid-size at all three marked lines.
  *   Nothing is allocated: All heap blocks were freed. */
 #include <errno.h>
@@ -29,6 +30,7 @@ static void show(const char *what, void *p)
 
 int main(void)
 {
+    setvbuf(stdout, NULL, _IONBF, 0);   /* no stdio buffer on the heap */
     errno = 0;
     void *volatile a = malloc(g_minus_five); /* expect: invalid-size malloc */
     show("malloc(-5)", a);

@@ -14,13 +14,18 @@
  * "free", prints "freed" and "done", and returns 0. stdout is unbuffered, so the lines
  * printed before a fatal fault are not lost.
  *
- * Expected (valgrind 3.19 agrees, one error per run, the program runs to "done"):
- *   overflow:  InvalidWrite/InvalidRead of size 1 at "write"/"read", "Address ... is K
- *              bytes after a block of size S alloc'd" (K = N - 1) at "alloc"
- *   underflow: InvalidWrite/InvalidRead of size 1 at "write"/"read", "Address ... is N
- *              bytes before a block of size S alloc'd" at "alloc"
- *   All heap blocks were freed. Under memtrace see tests/e2e/test_overflow.py: by default an
- *   overflow faults at the access; an underflow write is found when the block is freed. */
+ * Expected under valgrind 3.19 (the program always runs to "done", status 0):
+ *   N = 1, overflow:   InvalidWrite/InvalidRead of size 1 at "write"/"read", "Address ... is
+ *                      0 bytes after a block of size S alloc'd" at "alloc"
+ *   N = 1, underflow:  the same, "Address ... is 1 bytes before a block of size S alloc'd"
+ *   N = 300, overflow: InvalidWrite/InvalidRead at the same line, but described as "... bytes
+ *                      inside an unallocated block of size ... in arena "client"" (past
+ *                      valgrind's 16-byte redzone, not tied to the block)
+ *   N = 300, underflow: nothing (the address is memory valgrind considers addressable)
+ *   All heap blocks were freed.
+ * Under memtrace see tests/e2e/test_overflow.py: every case is caught. By default an
+ * overflow faults at the access and an underflow write is found when the block is freed;
+ * with --guard-side=underflow the other way round. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -352,6 +352,8 @@ static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
         struct guard_info info;
         struct block gone;
         blocks_remove(b.addr, &gone);
+        if (runtime_options.free_fill != FILL_OFF)   /* seen only with --continue-after-fault */
+            memset(ptr, runtime_options.free_fill, b.size);
         enum guard_free_result gr = guard_free(ptr, kind, stack, runtime_tid(), &info);
         report_guard_free(gr, (uintptr_t)ptr, kind, stack, &info);
         return;

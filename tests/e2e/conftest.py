@@ -113,3 +113,17 @@ def valgrind():
         pytest.fail("valgrind is not installed: the parity tests need it "
                     "(apt-get install valgrind); they are not skipped on purpose")
     return exe
+
+
+@pytest.fixture
+def run_plain(paths, tmp_path):
+    """run_plain(name, *prog_args) -> CompletedProcess: samples/<name> run directly, without
+    memtrace (text mode, output captured, timeout), for comparing the program's own output."""
+    def run(name, *prog_args, cwd=None, timeout=u.TIMEOUT):
+        env = dict(os.environ)
+        env.pop("LD_PRELOAD", None)
+        env.pop("MEMTRACE_OPTIONS", None)
+        return subprocess.run([str(paths.sample_bin(name)), *map(str, prog_args)],
+                              cwd=cwd or tmp_path, env=env, capture_output=True, text=True,
+                              errors="replace", timeout=timeout)
+    return run

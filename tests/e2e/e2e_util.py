@@ -279,3 +279,164 @@ def site_key(record, sample_dir):
     frame = first_frame_in(record["stack"], sample_dir)
     site = (os.path.basename(frame["file"]), frame.get("line")) if frame else None
     return (record["leak_kind"], record["bytes"], record["blocks"], record["indirect_bytes"], site)
+
+
+# ---------------------------------------------------------------------------------------
+# Runtime errors (memtrace issue 3: bad frees, guarded-heap faults, munmap)
+# ---------------------------------------------------------------------------------------
+
+def runtime_errors(report, kind=None):
+    """The runtime errors (everything but loss records) of a report, optionally of one kind."""
+    return [e for e in report["errors"]
+            if e["kind"] != "leak" and (kind is None or e["kind"] == kind)]
+
+
+def _frame_text(frame):
+    return f"{frame.get('function')} {frame.get('file')}:{frame.get('line')}"
+
+
+def describe_errors(errors):
+    """Short text of runtime errors, for assertion messages."""
+    out = []
+    for e in errors:
+        top = e["stack"][0] if e.get("stack") else {}
+        line = f"{e.get('kind')} at {e.get('address')} in {_frame_text(top)}"
+        if e.get("access"):
+            line += f" {e['access'].get('op')}/{e['access'].get('size')}"
+        if e.get("block"):
+            line += f" block {e['block'].get('address')}+{e['block'].get('size')}"
+        for key in ("alloc_stack", "free_stack"):
+            if e.get(key):
+                line += f" {key}[0]={_frame_text(e[key][0])}"
+        out.append(line)
+    return "\n  ".join(["runtime errors:"] + out)
+
+
+def frame_at(frame, source, line, function=None):
+    """True when `frame` is `source`:`line` (and in `function`, when given)."""
+    return (same_file(frame.get("file"), source) and frame.get("line") == line
+            and (function is None or frame.get("function") == function))
+
+
+def error_at(report, kind, source, line):
+    """The one runtime error of `kind` whose stack[0] is `source`:`line`."""
+    hits = [e for e in runtime_errors(report, kind)
+            if e["stack"] and frame_at(e["stack"][0], source, line)]
+    assert len(hits) == 1, (f"expected one {kind} error with stack[0] at {source}:{line}, found "
+                            f"{len(hits)}; {describe_errors(runtime_errors(report))}")
+    return hits[0]
+
+
+def error_sites(report, directory):
+    """Sorted (kind, basename, line) of every runtime error, where the site is the first
+    frame of its stack in `directory` ((kind, None, None) when there is none)."""
+    out = []
+    for e in runtime_errors(report):
+        frame = first_frame_in(e.get("stack") or [], directory)
+        out.append((e["kind"], os.path.basename(frame["file"]) if frame else None,
+                    frame.get("line") if frame else None))
+    return sorted(out, key=repr)
+
+
+def address(value):
+    """An address from the JSON ("0x...") or from a sample's output ("0x..."), as an int."""
+    assert isinstance(value, str) and re.fullmatch(r"0x[0-9a-fA-F]+", value), value
+    return int(value, 16)
+
+
+def printed_blocks(stdout):
+    """[(address, size)] of the "block 0xADDR size N" lines a sample printed."""
+    return [(int(m[1], 16), int(m[2]))
+            for m in re.finditer(r"^block (0x[0-9a-fA-F]+) size (\d+)$", stdout, re.M)]
+
+
+def printed_address(stdout, label):
+    """The address printed on the one stdout line "LABEL 0xADDR..."."""
+    hits = re.findall(r"^" + re.escape(label) + r" (0x[0-9a-fA-F]+)\b", stdout, re.M)
+    assert len(hits) == 1, f"expected one line '{label} 0x...' in the output, got:\n{stdout}"
+    return int(hits[0], 16)
+
+
+def mask_addresses(text):
+    """`text` as lines with every 0x... address replaced by ADDR (for comparing outputs)."""
+    return [re.sub(r"0x[0-9a-fA-F]+", "ADDR", line) for line in text.splitlines()]
+
+
+# valgrind's error kinds (XML <kind>) that correspond to memtrace's runtime error kinds.
+VALGRIND_RUNTIME_KINDS = ("InvalidFree", "MismatchedFree", "InvalidRead", "InvalidWrite",
+                          "FishyValue")
+
+
+def _vg_frame(fr):
+    d, f = fr.findtext("dir"), fr.findtext("file")
+    return {"function": fr.findtext("fn"),
+            "file": os.path.join(d, f) if d and f else None,
+            "line": int(fr.findtext("line")) if fr.findtext("line") else None,
+            "module": fr.findtext("obj")}
+
+
+def parse_valgrind_errors(path):
+    """The non-leak errors of one valgrind XML file, in order, as dicts:
+    {vg_kind, what, auxwhat: [text...], stack, alloc_stack, free_stack, access_size}
+    (alloc_stack / free_stack from the auxiliary stacks that follow an auxwhat naming
+    "alloc'd" / "free'd"; None when absent)."""
+    root = ET.parse(path).getroot()
+    errors = []
+    for err in root.iter("error"):
+        kind = err.findtext("kind")
+        if kind is None or kind.startswith("Leak_"):
+            continue
+        entry = {"vg_kind": kind, "what": (err.findtext("what") or "").strip(), "auxwhat": [],
+                 "stack": None, "alloc_stack": None, "free_stack": None}
+        pending = None
+        for child in err:
+            if child.tag == "auxwhat":
+                text = child.text or ""
+                entry["auxwhat"].append(text)
+                pending = ("free_stack" if "free'd" in text
+                           else "alloc_stack" if "alloc'd" in text else None)
+            elif child.tag == "stack":
+                frames = [_vg_frame(fr) for fr in child.iter("frame")]
+                if entry["stack"] is None:
+                    entry["stack"] = frames
+                elif pending is not None and entry[pending] is None:
+                    entry[pending] = frames
+                pending = None
+        m = re.search(r"of size (\d+)", entry["what"])
+        entry["access_size"] = int(m[1]) if m and kind in ("InvalidRead", "InvalidWrite") else None
+        errors.append(entry)
+    return errors
+
+
+def memtrace_kind_of(vg_error):
+    """The memtrace kind a valgrind error corresponds to, or None when valgrind's own
+    description does not say (e.g. an InvalidRead "inside an unallocated block")."""
+    kind, aux = vg_error["vg_kind"], " ".join(vg_error["auxwhat"])
+    if kind == "InvalidFree":
+        return "double-free" if "free'd" in aux else "invalid-free"
+    if kind == "MismatchedFree":
+        return "mismatched-free"
+    if kind == "FishyValue":
+        return "invalid-size"
+    if kind in ("InvalidRead", "InvalidWrite"):
+        if "free'd" in aux:
+            return "use-after-free"
+        if re.search(r"bytes after a block of size", aux):
+            return "heap-overflow"
+        if re.search(r"bytes before a block of size", aux):
+            return "heap-underflow"
+        return None
+    return None
+
+
+def valgrind_sites(errors, directory):
+    """Sorted (memtrace kind, basename, line) of valgrind errors of the kinds memtrace also
+    has, the site being the first frame of the error's stack in `directory`."""
+    out = []
+    for e in errors:
+        if e["vg_kind"] not in VALGRIND_RUNTIME_KINDS:
+            continue
+        frame = first_frame_in(e["stack"] or [], directory)
+        out.append((memtrace_kind_of(e), os.path.basename(frame["file"]) if frame else None,
+                    frame.get("line") if frame else None))
+    return sorted(out, key=repr)
