@@ -30,7 +30,7 @@ static void print_help(void)
         char left[64];
         snprintf(left, sizeof left, "--%s=%s", o->name,
                  o->type == OPT_BOOL ? "yes|no" : o->type == OPT_CHOICE ? o->choices :
-                 o->type == OPT_PATH ? "FILE" : o->type == OPT_KINDS ? "KINDS" :
+                 o->type == OPT_PATH || o->type == OPT_PATHS ? "FILE" : o->type == OPT_KINDS ? "KINDS" :
                  o->type == OPT_GUARD ? "MODE" : o->type == OPT_BYTE ? "0xNN" : "N");
         printf("  %-36s %s\n", left, o->help);
     }
@@ -84,6 +84,18 @@ static void to_report_options(const struct options *opts, struct report_options 
     r->quiet = opts->quiet;
     r->text_path = opts->log_file[0] ? opts->log_file : NULL;
     r->json_path = opts->json[0] ? opts->json : NULL;
+    r->xml_path = opts->xml && opts->xml_file[0] ? opts->xml_file : NULL;
+    r->sarif_path = opts->sarif[0] ? opts->sarif : NULL;
+    r->markdown_path = opts->markdown[0] ? opts->markdown : NULL;
+    r->source_root = opts->source_root[0] ? opts->source_root : NULL;
+    static const char *supp[OPTION_PATHS_MAX];
+    for (int i = 0; i < opts->suppressions.count; i++)
+        supp[i] = opts->suppressions.path[i];
+    r->suppression_files = supp;
+    r->nsuppression_files = (size_t)opts->suppressions.count;
+    r->default_suppressions = opts->default_suppressions;
+    r->gen_suppressions = opts->gen_suppressions != 0;
+    r->baseline_path = opts->baseline[0] ? opts->baseline : NULL;
 }
 
 /* `memtrace report [options] LOG [options]`: MEMTRACE_OPTIONS first, then the command line. */

@@ -24,6 +24,7 @@ void report_options_init(struct report_options *opts)
         .show_leak_kinds = LEAK_BIT_DEFINITE | LEAK_BIT_POSSIBLE,
         .errors_for_leak_kinds = LEAK_BIT_DEFINITE | LEAK_BIT_INDIRECT,
         .num_callers = 24,
+        .default_suppressions = true,
     };
 }
 

@@ -6,6 +6,7 @@
 #define MEMTRACE_REPORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum leak_kind_bit {
     LEAK_BIT_DEFINITE  = 1u << 0,
@@ -24,6 +25,15 @@ struct report_options {
     bool quiet;                      /* -q: errors only, no banner or summaries */
     const char *text_path;           /* NULL: stderr; may contain %p (pid of the log) */
     const char *json_path;           /* NULL: no JSON; may contain %p */
+    const char *xml_path;            /* valgrind XML, protocol 4 (--xml=yes --xml-file); %p */
+    const char *sarif_path;          /* SARIF 2.1.0; %p */
+    const char *markdown_path;       /* Markdown for a bug ticket; %p */
+    const char *source_root;         /* SARIF/Markdown paths relative to it; NULL: cwd */
+    const char *const *suppression_files; /* valgrind-format .supp files, in order */
+    size_t nsuppression_files;
+    bool default_suppressions;       /* also the file shipped with memtrace */
+    bool gen_suppressions;           /* print a suppression entry after each error */
+    const char *baseline_path;       /* JSON report of an earlier run; NULL: none */
     bool exit_known;                 /* false when the launcher did not see the exit */
     bool exit_signaled;              /* true: exit_value is a signal number */
     int exit_value;                  /* exit status or signal */

@@ -19,6 +19,7 @@ void options_init(struct options *opts)
 #define OPTION_DEFAULT_OPT_CHOICE(field, def) opts->field = (def);
 #define OPTION_DEFAULT_OPT_KINDS(field, def) opts->field = (unsigned)(def);
 #define OPTION_DEFAULT_OPT_PATH(field, def) (void)(def);
+#define OPTION_DEFAULT_OPT_PATHS(field, def) (void)(def);
 #define OPTION_DEFAULT_OPT_GUARD(field, def) opts->field = (def);
 #define OPTION_DEFAULT_OPT_BYTE(field, def) opts->field = (def);
 #define OPTION_DEFAULT(type, field, name, def, ...) OPTION_DEFAULT_##type(field, def)
@@ -182,6 +183,23 @@ unsigned options_scope(const char *name, size_t name_len)
     return info ? info->scope : 0;
 }
 
+/* True when the OPT_PATHS option `info` holds OPTION_PATHS_MAX paths already. */
+static bool paths_full(const struct options *opts, const struct option_info *info)
+{
+#define OPTION_FULL_OPT_PATHS(field) return opts->field.count >= OPTION_PATHS_MAX;
+#define OPTION_FULL_OPT_BOOL(field)
+#define OPTION_FULL_OPT_INT(field)
+#define OPTION_FULL_OPT_CHOICE(field)
+#define OPTION_FULL_OPT_KINDS(field)
+#define OPTION_FULL_OPT_PATH(field)
+#define OPTION_FULL_OPT_GUARD(field)
+#define OPTION_FULL_OPT_BYTE(field)
+#define OPTION_FULL(type, field, option_name, ...) \
+    if (strcmp(info->name, option_name) == 0) { OPTION_FULL_##type(field) }
+    MEMTRACE_OPTION_TABLE(OPTION_FULL)
+    return false;
+}
+
 /* Stores a parsed value into the struct field that belongs to `info`. */
 static void store(struct options *opts, const struct option_info *info, long v,
                   const char *value, size_t value_len)
@@ -190,6 +208,9 @@ static void store(struct options *opts, const struct option_info *info, long v,
 #define OPTION_STORE_OPT_INT(field) opts->field = (int)v;
 #define OPTION_STORE_OPT_CHOICE(field) opts->field = (int)v;
 #define OPTION_STORE_OPT_KINDS(field) opts->field = (unsigned)v;
+#define OPTION_STORE_OPT_PATHS(field) \
+    memcpy(opts->field.path[opts->field.count], value, value_len); \
+    opts->field.path[opts->field.count++][value_len] = '\0';
 #define OPTION_STORE_OPT_GUARD(field) opts->field = (int)v;
 #define OPTION_STORE_OPT_BYTE(field) opts->field = (int)v;
 #define OPTION_STORE_OPT_PATH(field) \
@@ -216,6 +237,9 @@ int options_set(struct options *opts, const char *name, size_t name_len,
     case OPT_CHOICE: rc = parse_choice(info->choices, value, value_len, &v); break;
     case OPT_KINDS: rc = parse_kinds(value, value_len, &v); break;
     case OPT_PATH: rc = (value_len == 0 || value_len >= OPTION_PATH_MAX) ? -1 : 0; break;
+    case OPT_PATHS:
+        rc = (value_len == 0 || value_len >= OPTION_PATH_MAX || paths_full(opts, info)) ? -1 : 0;
+        break;
     case OPT_GUARD: rc = parse_guard(value, value_len, &v); break;
     case OPT_BYTE: rc = parse_byte(value, value_len, &v); break;
     }

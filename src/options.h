@@ -10,7 +10,14 @@
 
 #define OPTION_PATH_MAX 512
 
-enum option_type { OPT_BOOL, OPT_INT, OPT_CHOICE, OPT_KINDS, OPT_PATH, OPT_GUARD, OPT_BYTE };
+enum option_type { OPT_BOOL, OPT_INT, OPT_CHOICE, OPT_KINDS, OPT_PATH, OPT_PATHS, OPT_GUARD, OPT_BYTE };
+
+/* An option that may be given several times (OPT_PATHS): each use adds a path. */
+#define OPTION_PATHS_MAX 16
+struct option_paths {
+    int count;
+    char path[OPTION_PATHS_MAX][OPTION_PATH_MAX];
+};
 
 /* --guard values (OPT_GUARD): sample:N is stored as N (so all = 1). */
 #define GUARD_AUTO (-1)
@@ -46,7 +53,16 @@ enum option_scope { SCOPE_RUNTIME = 1, SCOPE_REPORT = 2, SCOPE_LAUNCHER = 4 };
     X(OPT_INT,    quarantine_size,       "quarantine-size",       32,       0, 65536,  SCOPE_RUNTIME,                  NULL,                "MB of freed blocks held back from reuse, to catch use-after-free and double free") \
     X(OPT_BYTE,   malloc_fill,           "malloc-fill",           FILL_OFF, 0, 255,    SCOPE_RUNTIME,                  NULL,                "fill new blocks with this byte (0xNN)") \
     X(OPT_BYTE,   free_fill,             "free-fill",             FILL_OFF, 0, 255,    SCOPE_RUNTIME,                  NULL,                "fill freed blocks with this byte (0xNN); by default their first bytes get a checked pattern") \
-    X(OPT_BOOL,   continue_after_fault,  "continue-after-fault",  0,        0, 1,      SCOPE_RUNTIME,                  NULL,                "after reporting a bad access to a guard page, open the page and let the program go on")
+    X(OPT_BOOL,   continue_after_fault,  "continue-after-fault",  0,        0, 1,      SCOPE_RUNTIME,                  NULL,                "after reporting a bad access to a guard page, open the page and let the program go on") \
+    X(OPT_BOOL,   xml,                   "xml",                   0,        0, 1,      SCOPE_REPORT,                   NULL,                "write valgrind's XML (protocol 4) to --xml-file") \
+    X(OPT_PATH,   xml_file,              "xml-file",              0,        0, 0,      SCOPE_REPORT,                   NULL,                "where --xml=yes writes (%p: pid)") \
+    X(OPT_PATH,   sarif,                 "sarif",                 0,        0, 0,      SCOPE_REPORT,                   NULL,                "write SARIF 2.1.0 for code scanning to FILE (%p: pid)") \
+    X(OPT_PATH,   markdown,              "markdown",              0,        0, 0,      SCOPE_REPORT,                   NULL,                "write a Markdown report for a bug ticket to FILE (%p: pid)") \
+    X(OPT_PATH,   source_root,           "source-root",           0,        0, 0,      SCOPE_REPORT,                   NULL,                "paths in SARIF and Markdown are relative to this directory (default: the current one)") \
+    X(OPT_PATHS,  suppressions,          "suppressions",          0,        0, 0,      SCOPE_REPORT,                   NULL,                "read valgrind-format suppressions from FILE (may be given several times)") \
+    X(OPT_CHOICE, gen_suppressions,      "gen-suppressions",      0,        0, 2,      SCOPE_REPORT,                   "no|yes|all",        "print a ready suppression entry after each error (yes and all: every error)") \
+    X(OPT_BOOL,   default_suppressions,  "default-suppressions",  1,        0, 1,      SCOPE_REPORT,                   NULL,                "also apply the suppressions shipped with memtrace (glibc, ld.so, libstdc++)") \
+    X(OPT_PATH,   baseline,              "baseline",              0,        0, 0,      SCOPE_REPORT,                   NULL,                "a JSON report of an earlier run: only errors not in it count toward --error-exitcode")
 
 struct options {
 #define OPTION_FIELD_OPT_BOOL(field) bool field;
@@ -54,6 +70,7 @@ struct options {
 #define OPTION_FIELD_OPT_CHOICE(field) int field;
 #define OPTION_FIELD_OPT_KINDS(field) unsigned field;
 #define OPTION_FIELD_OPT_PATH(field) char field[OPTION_PATH_MAX];
+#define OPTION_FIELD_OPT_PATHS(field) struct option_paths field;
 #define OPTION_FIELD_OPT_GUARD(field) int field;
 #define OPTION_FIELD_OPT_BYTE(field) int field;
 #define OPTION_DECLARE(type, field, ...) OPTION_FIELD_##type(field)
