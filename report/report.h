@@ -70,6 +70,14 @@ struct mt_leak;
 struct sym_stack;
 struct symbolizer;
 
+/* One suppression that matched something in this log: valgrind's suppcounts. */
+struct suppression_use {
+    const char *name;
+    const char *file;              /* where it was read */
+    int line;
+    long count;                    /* errors and loss records it suppressed */
+};
+
 struct report_view {
     const struct mt_log *log;
     const struct report_options *opts;
@@ -82,6 +90,15 @@ struct report_view {
     uint64_t in_use_bytes, in_use_blocks;
     bool truncated;
     char guard_mode[32];          /* --guard in force, from the log's options */
+    /* Suppressions and the baseline (report/suppress.c, report/baseline.c). Each array is
+     * indexed like log->errors / log->leaks; NULL means "none suppressed" / "no baseline". */
+    const char **error_suppressed_by;  /* name of the matching suppression, or NULL */
+    const char **leak_suppressed_by;
+    bool *error_known;                 /* true: also in the baseline (not a new error) */
+    bool *leak_known;
+    struct suppression_use *used;      /* suppressions that matched, with counts, in file order */
+    size_t nused;
+    uint64_t suppressed_bytes, suppressed_blocks;
     uint64_t mapped_bytes;        /* regions the program mmap'd and never unmapped */
     struct symbolizer *sym;       /* owns the strings of the symbolized frames */
 };
