@@ -12,6 +12,7 @@
 #include "runtime.h"
 #include "stacks.h"
 
+#include "check.h"
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,18 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int passed, failed;
 
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (cond) {                                                          \
-            passed++;                                                        \
-        } else {                                                             \
-            failed++;                                                        \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, \
-                    #cond);                                                  \
-        }                                                                    \
-    } while (0)
 
 static struct pool pool;
 static size_t page;
@@ -738,6 +728,5 @@ int main(int argc, char **argv)
     snprintf(command, sizeof command, "rm -rf %s", log_dir);
     if (system(command) != 0)
         fprintf(stderr, "could not remove %s\n", log_dir);
-    printf("test_guard: %d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return CHECK_DONE("test_guard");
 }

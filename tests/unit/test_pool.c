@@ -2,6 +2,7 @@
  * block sizes, ownership, dedicated arenas, exhaustion, bad frees, fork and threads. */
 #include "pool.h"
 
+#include "check.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,18 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int passed, failed;
 
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (cond) {                                                          \
-            passed++;                                                        \
-        } else {                                                             \
-            failed++;                                                        \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, \
-                    #cond);                                                  \
-        }                                                                    \
-    } while (0)
 
 #define SMALL_ARENA_ORDER 16      /* 64 KiB arenas keep "fill a whole arena" cheap */
 #define SMALL_ARENA ((size_t)1 << SMALL_ARENA_ORDER)
@@ -341,6 +331,5 @@ int main(void)
     test_bad_frees_are_harmless();
     test_fork();
     test_two_thread_stress();
-    printf("test_pool: %d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return CHECK_DONE("test_pool");
 }

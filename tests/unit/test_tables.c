@@ -1,0 +1,147 @@
+/* test_tables.c — the block table (insert, find, release, double release, remove with
+ * backward shift, growth, iteration, threads) and the stack table (one record per
+ * distinct stack however often it is interned, distinct stacks apart, concurrent interning
+ * of the same stacks agrees on the ids). */
+#include "check.h"
+#include "blocks.h"
+#include "stacks.h"
+
+#include <pthread.h>
+#include <string.h>
+
+static struct pool pool;
+
+static void count_live(const struct block *b, void *ctx)
+{
+    if (b->state == BLOCK_LIVE)
+        ++*(size_t *)ctx;
+}
+
+static struct block make_block(uintptr_t addr, size_t size)
+{
+    return (struct block){.addr = addr, .size = size, .alloc_stack = 7, .kind = ALLOC_MALLOC};
+}
+
+static void test_block_life_cycle(void)
+{
+    struct block b;
+    CHECK(blocks_insert(&(struct block){.addr = 0x1000, .size = 13, .alloc_stack = 3}));
+    CHECK(blocks_find(0x1000, &b) && b.size == 13 && b.alloc_stack == 3);
+    CHECK(!blocks_find(0x1010, &b));
+    CHECK(blocks_release(0x1000, 9, &b) == RELEASE_DONE && b.state == BLOCK_LIVE);
+    CHECK(blocks_find(0x1000, &b) && b.state == BLOCK_FREED && b.free_stack == 9);
+    CHECK(blocks_release(0x1000, 11, &b) == RELEASE_ALREADY_FREED && b.free_stack == 9);
+    CHECK(blocks_release(0x2000, 11, &b) == RELEASE_NOT_FOUND);
+    CHECK(blocks_remove(0x1000, &b) && b.addr == 0x1000);
+    CHECK(!blocks_find(0x1000, &b));
+    CHECK(!blocks_remove(0x1000, &b));
+}
+
+/* Enough blocks to grow every shard several times; every other one removed again, which
+ * exercises backward-shift deletion inside long probe chains. */
+static void test_growth_and_removal(void)
+{
+    enum { N = 200000 };
+    struct block b;
+    size_t live = 0, found = 0, inserted = 0;
+    for (uintptr_t i = 1; i <= N; i++) {
+        struct block nb = make_block(i * 48, i);
+        inserted += blocks_insert(&nb);
+    }
+    CHECK(inserted == N);
+    for (uintptr_t i = 1; i <= N; i += 2)
+        blocks_remove(i * 48, &b);
+    for (uintptr_t i = 1; i <= N; i++)
+        found += blocks_find(i * 48, &b) && b.size == i;
+    CHECK(found == N / 2);
+    blocks_for_each(count_live, &live);
+    CHECK(live == N / 2);
+    CHECK(blocks_live_count() == N / 2);
+    for (uintptr_t i = 2; i <= N; i += 2)
+        blocks_remove(i * 48, &b);
+    CHECK(blocks_live_count() == 0);
+}
+
+static void *insert_and_remove(void *arg)
+{
+    uintptr_t base = (uintptr_t)arg;
+    struct block b;
+    size_t ok = 0;
+    for (uintptr_t i = 0; i < 50000; i++) {
+        struct block nb = make_block(base + i * 16, i);
+        blocks_insert(&nb);
+        ok += blocks_remove(base + i * 16, &b) && b.size == i;
+    }
+    return (void *)ok;
+}
+
+static void test_blocks_threads(void)
+{
+    pthread_t t[4];
+    void *ok;
+    size_t total = 0;
+    for (uintptr_t i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, insert_and_remove, (void *)((i + 1) << 32));
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], &ok);
+        total += (size_t)ok;
+    }
+    CHECK(total == 4 * 50000);
+    CHECK(blocks_live_count() == 0);
+}
+
+static void test_stack_dedup(void)
+{
+    uintptr_t a[3] = {0x401000, 0x402000, 0x403000};
+    uintptr_t b[3] = {0x401000, 0x402000, 0x403001};
+    uint32_t first = stacks_intern(a, 3);
+    uint32_t limit_before = stacks_id_limit();
+    bool same = true;
+    for (int i = 0; i < 1000000; i++)
+        same &= stacks_intern(a, 3) == first;
+    CHECK(first != 0 && same);
+    CHECK(stacks_id_limit() == limit_before);         /* a million interns, one record */
+    uint32_t other = stacks_intern(b, 3);
+    CHECK(other != 0 && other != first);
+    CHECK(stacks_intern(a, 2) != first);             /* a prefix is another stack */
+    const struct stack_record *rec = stacks_get(first);
+    CHECK(rec && rec->depth == 3 && memcmp(rec->pcs, a, sizeof a) == 0);
+    CHECK(stacks_get(0) == NULL);
+}
+
+static void *intern_many(void *arg)
+{
+    uint32_t *ids = arg;
+    for (uintptr_t i = 0; i < 20000; i++) {
+        uintptr_t pcs[2] = {0x500000 + i, 0x600000};
+        ids[i] = stacks_intern(pcs, 2);
+    }
+    return NULL;
+}
+
+static void test_stacks_threads(void)
+{
+    static uint32_t ids[2][20000];
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, intern_many, ids[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    size_t agree = 0;
+    for (int i = 0; i < 20000; i++)
+        agree += ids[0][i] != 0 && ids[0][i] == ids[1][i];
+    CHECK(agree == 20000);
+}
+
+int main(void)
+{
+    pool_init(&pool, 24, 0);
+    CHECK(blocks_init(&pool));
+    CHECK(stacks_init(&pool, 0, 0));
+    test_block_life_cycle();
+    test_growth_and_removal();
+    test_blocks_threads();
+    test_stack_dedup();
+    test_stacks_threads();
+    return CHECK_DONE("test_tables");
+}
