@@ -25,13 +25,13 @@ deps:
 
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	cmake --build $(BUILD) -j $(JOBS)
+	cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory >/dev/null
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure
 
 demo: build
-	./$(BUILD)/memtrace ./$(BUILD)/samples/$(DEMO_SAMPLE)
+	$(BUILD)/memtrace --show-leak-kinds=all $(BUILD)/samples/$(DEMO_SAMPLE)
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
