@@ -4,10 +4,11 @@ BUILD ?= build
 PREFIX ?= /usr/local
 JOBS ?= 2
 DEB_PACKAGES = cmake make gcc g++ pkg-config libunwind-dev libdw-dev libelf-dev \
-               python3 python3-pytest valgrind libc6-dbg
+               python3 python3-pytest valgrind libc6-dbg clang libclang-rt-14-dev
 DEMO_SAMPLE ?= leak_indirect
 
-.PHONY: all deps build test demo install asan clean
+.PHONY: all deps build test demo install asan fuzz clean
+FUZZ_SECONDS ?= 60
 
 all: build
 
@@ -41,5 +42,23 @@ asan: deps
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure
 
+# Each tests/fuzz/fuzz_NAME.c runs for FUZZ_SECONDS, from the seeds in tests/fuzz/corpus/NAME.
+fuzz: deps
+	cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DMEMTRACE_FUZZ=ON >/dev/null
+	cmake --build $(BUILD)-fuzz -j $(JOBS) -- --no-print-directory >/dev/null
+	@for f in $(BUILD)-fuzz/fuzz_*; do \
+	  [ -f "$$f" ] && [ -x "$$f" ] || continue; \
+	  name=$$(basename "$$f"); corpus="$(BUILD)-fuzz/corpus-$${name#fuzz_}"; \
+	  mkdir -p "$$corpus" && cp tests/fuzz/corpus/$${name#fuzz_}/* "$$corpus"/; \
+	  echo "fuzzing $$name for $(FUZZ_SECONDS) s"; \
+	  "$$f" -max_total_time=$(FUZZ_SECONDS) -close_fd_mask=2 "$$corpus" > "$$f.log" 2>&1 \
+	    || { tail -60 "$$f.log"; echo "$$name: FAILED (crash input kept in the current directory)"; exit 1; }; \
+	  grep -E '^Done [0-9]+ runs' "$$f.log"; \
+	done
+
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
+
+.PHONY: bench
+bench: build
+	/usr/bin/python3 bench/run.py --install-deps --build $(BUILD) $(BENCH_ARGS)
