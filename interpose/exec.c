@@ -62,6 +62,7 @@ MEMTRACE_EXPORT int execl(const char *path, const char *arg, ...)
     return execv(path, args);
 }
 
+/* execlp is execl with a PATH search: the same list, handed to execvp. */
 MEMTRACE_EXPORT int execlp(const char *file, const char *arg, ...)
 {
     char *args[MAX_LIST_ARGS + 1];

@@ -102,7 +102,8 @@ static void delete_slot(struct shard *s, size_t hole)
     s->count--;
 }
 
-bool blocks_remove(uintptr_t addr, struct block *out)
+/* Copies the block starting at addr into *out, removing it when `remove` is set. */
+static bool lookup(uintptr_t addr, struct block *out, bool remove)
 {
     uint64_t hash = hash_addr(addr);
     struct shard *s = shard_of(hash);
@@ -113,25 +114,21 @@ bool blocks_remove(uintptr_t addr, struct block *out)
     found = s->slots[i].addr == addr && addr != 0;
     if (found) {
         *out = s->slots[i];
-        delete_slot(s, i);
+        if (remove)
+            delete_slot(s, i);
     }
     os_unlock(&s->lock);
     return found;
 }
 
+bool blocks_remove(uintptr_t addr, struct block *out)
+{
+    return lookup(addr, out, true);
+}
+
 bool blocks_find(uintptr_t addr, struct block *out)
 {
-    uint64_t hash = hash_addr(addr);
-    struct shard *s = shard_of(hash);
-    bool found;
-
-    os_lock(&s->lock);
-    size_t i = find_slot(s, addr, hash);
-    found = s->slots[i].addr == addr && addr != 0;
-    if (found)
-        *out = s->slots[i];
-    os_unlock(&s->lock);
-    return found;
+    return lookup(addr, out, false);
 }
 
 enum block_release blocks_release(uintptr_t addr, uint32_t free_stack, struct block *out)

@@ -21,6 +21,7 @@
 
 extern void *__libc_malloc(size_t size);
 extern void *__libc_memalign(size_t align, size_t size);
+extern void *__libc_realloc(void *ptr, size_t size);
 extern void __libc_free(void *ptr);
 
 /* The redzone on each side of an unguarded block. It also keeps glibc's own pointers to
@@ -394,18 +395,22 @@ static void leave(void)
     runtime_thread.busy = 0;
 }
 
+/* A block for a tracked call, or NULL after reporting a fishy size (errno ENOMEM). */
+static void *alloc_checked(size_t size, size_t align, enum alloc_kind kind, uint32_t stack)
+{
+    if (size > FISHY_SIZE) {
+        report_fishy_size(size, stack);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return place(size, align, kind, stack, 0);
+}
+
 void *heap_alloc(size_t size, size_t align, enum alloc_kind kind)
 {
     if (!enter())
         return alloc_nested(size, align, kind);
-    uint32_t stack = stacks_capture(runtime_options.num_callers);
-    void *p = NULL;
-    if (size > FISHY_SIZE) {
-        report_fishy_size(size, stack);
-        errno = ENOMEM;
-    } else {
-        p = place(size, align, kind, stack, 0);
-    }
+    void *p = alloc_checked(size, align, kind, stacks_capture(runtime_options.num_callers));
     leave();
     return p;
 }
@@ -413,23 +418,17 @@ void *heap_alloc(size_t size, size_t align, enum alloc_kind kind)
 void *heap_calloc(size_t count, size_t size)
 {
     size_t total;
+    void *p;
     if (__builtin_mul_overflow(count, size, &total))
         total = SIZE_MAX;
     if (!enter()) {
-        void *p = total > FISHY_SIZE ? NULL : alloc_nested(total, 0, ALLOC_MALLOC);
-        if (p)
-            memset(p, 0, total);
-        return p;
+        p = total > FISHY_SIZE ? NULL : alloc_nested(total, 0, ALLOC_MALLOC);
+    } else {
+        p = alloc_checked(total, 0, ALLOC_MALLOC, stacks_capture(runtime_options.num_callers));
+        leave();
     }
-    uint32_t stack = stacks_capture(runtime_options.num_callers);
-    void *p = NULL;
-    if (total > FISHY_SIZE) {
-        report_fishy_size(total, stack);
-        errno = ENOMEM;
-    } else if ((p = place(total, 0, ALLOC_MALLOC, stack, 0)) != NULL) {
+    if (p)
         memset(p, 0, total);
-    }
-    leave();
     return p;
 }
 
@@ -475,8 +474,11 @@ void *heap_realloc(void *ptr, size_t size)
         return NULL;
     }
     if (!enter()) {
+        /* Not ours (allocated before the table existed): glibc's own realloc. */
+        if (!runtime_tables_ready() || !blocks_find((uintptr_t)ptr, &old))
+            return __libc_realloc(ptr, size);
         void *p = alloc_nested(size, 0, ALLOC_MALLOC);
-        if (p && runtime_tables_ready() && blocks_find((uintptr_t)ptr, &old)) {
+        if (p) {
             memcpy(p, ptr, old.size < size ? old.size : size);
             free_nested(ptr, ALLOC_MALLOC);
         }
@@ -484,12 +486,9 @@ void *heap_realloc(void *ptr, size_t size)
     }
     uint32_t stack = stacks_capture(runtime_options.num_callers);
     void *p = NULL;
-    if (size > FISHY_SIZE) {
-        report_fishy_size(size, stack);
-        errno = ENOMEM;
-    } else if (!blocks_find((uintptr_t)ptr, &old) || old.state != BLOCK_LIVE) {
+    if (!blocks_find((uintptr_t)ptr, &old) || old.state != BLOCK_LIVE) {
         release(ptr, ALLOC_MALLOC, stack);       /* reports the invalid or double free */
-    } else if ((p = place(size, 0, (enum alloc_kind)old.kind, stack, 0)) != NULL) {
+    } else if ((p = alloc_checked(size, 0, (enum alloc_kind)old.kind, stack)) != NULL) {
         memcpy(p, ptr, old.size < size ? old.size : size);
         release(ptr, (enum alloc_kind)old.kind, stack);
     }
