@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "blocks.h"
@@ -20,6 +21,8 @@ static struct {
     struct spinlock lock;
     struct spinlock modules_lock;
     int fd;
+    dev_t dev;                       /* the log file itself, to notice a stolen descriptor */
+    ino_t ino;
     char pattern[512];
     char path[600];
     const char *options_text;
@@ -35,16 +38,12 @@ static const char *const error_kind_names[] = {
 static const char *const alloc_kind_names[] = {"malloc", "new", "new[]"};
 static const char *const leak_class_names[] = {"definite", "indirect", "possible", "reachable"};
 
-static void write_line(struct line *l)
+/* Opens the log (never through a planted symlink, readable by its owner only) on a high
+ * descriptor, and remembers which file it is. */
+static int open_log(const char *path, int flags)
 {
-    line_char(l, '\n');
-    if (elog.fd >= 0)
-        os_write_all(elog.fd, l->buf, l->len);
-}
-
-static int open_log(const char *path)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    struct stat st;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | flags, 0600);
     if (fd < 0)
         return -1;
     int high = fcntl(fd, F_DUPFD_CLOEXEC, LOG_FD_FLOOR);
@@ -52,7 +51,31 @@ static int open_log(const char *path)
         close(fd);
         fd = high;
     }
+    if (fstat(fd, &st) == 0) {
+        elog.dev = st.st_dev;
+        elog.ino = st.st_ino;
+    }
     return fd;
+}
+
+/* Programs close every descriptor (daemons) or dup2 over ours: then our descriptor is
+ * gone or is someone else's file, and the log is opened again, appending. */
+static void keep_log_fd(void)
+{
+    struct stat st;
+    if (fstat(elog.fd, &st) == 0 && st.st_dev == elog.dev && st.st_ino == elog.ino)
+        return;
+    elog.fd = open_log(elog.path, O_APPEND);
+}
+
+static void write_line(struct line *l)
+{
+    line_char(l, '\n');
+    if (elog.fd < 0)
+        return;
+    keep_log_fd();
+    if (elog.fd >= 0)
+        os_write_all(elog.fd, l->buf, l->len);
 }
 
 /* The program's own command line, one `arg` record per element of /proc/self/cmdline. */
@@ -114,7 +137,7 @@ static bool open_from_pattern(void)
     line_init(&l, elog.path, sizeof elog.path - 1);
     line_expand_pid(&l, elog.pattern, getpid());
     elog.path[l.len] = '\0';
-    elog.fd = open_log(elog.path);
+    elog.fd = open_log(elog.path, O_TRUNC);
     if (elog.fd < 0)
         return false;
     write_header();
