@@ -131,7 +131,8 @@ bool blocks_find(uintptr_t addr, struct block *out)
     return lookup(addr, out, false);
 }
 
-enum block_release blocks_release(uintptr_t addr, uint32_t free_stack, struct block *out)
+enum block_release blocks_release(uintptr_t addr, uint32_t free_stack, uint8_t poison,
+                                  size_t poison_len, struct block *out)
 {
     uint64_t hash = hash_addr(addr);
     struct shard *s = shard_of(hash);
@@ -145,6 +146,8 @@ enum block_release blocks_release(uintptr_t addr, uint32_t free_stack, struct bl
         s->slots[i].state = BLOCK_FREED;
         if (result == RELEASE_DONE)
             s->slots[i].free_stack = free_stack;
+        if (result == RELEASE_DONE && !(out->flags & (BLOCK_GUARDED | BLOCK_UNTRACKED)))
+            memset((void *)addr, poison, poison_len < out->size ? poison_len : out->size);
     }
     os_unlock(&s->lock);
     return result;

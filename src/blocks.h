@@ -47,8 +47,11 @@ bool blocks_insert(const struct block *block);
 bool blocks_remove(uintptr_t addr, struct block *out);
 bool blocks_find(uintptr_t addr, struct block *out);
 /* free(): a live block becomes BLOCK_FREED with free_stack (RELEASE_DONE); a block that is
- * already freed is a double free (RELEASE_ALREADY_FREED). *out gets the block as it was. */
-enum block_release blocks_release(uintptr_t addr, uint32_t free_stack, struct block *out);
+ * already freed is a double free (RELEASE_ALREADY_FREED). *out gets the block as it was.
+ * A redzoned block's first poison_len bytes get the poison byte in the same step, under
+ * the lock, so that a fork never sees a freed block without its pattern. */
+enum block_release blocks_release(uintptr_t addr, uint32_t free_stack, uint8_t poison,
+                                  size_t poison_len, struct block *out);
 void blocks_for_each(void (*fn)(const struct block *block, void *ctx), void *ctx);
 size_t blocks_live_count(void);
 

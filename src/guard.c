@@ -77,10 +77,17 @@ static void block_pages(uintptr_t block, size_t size, uintptr_t *lo, uintptr_t *
 }
 
 /* A size's natural alignment: its largest power-of-two divisor, capped at malloc's 16. */
+/* A size's natural alignment — its largest power-of-two divisor, at most malloc's 16 — but
+ * at least 8 for blocks of 16 bytes or more. An odd size does not make an object free of
+ * alignment needs: a struct with trailing bytes (CPython's strings) holds pointers, and
+ * programs keep tags in pointers' low bits. Below 16 bytes (short strings, small arrays)
+ * the natural placement stays, so `malloc(13)` still ends exactly at the guard. */
 static size_t natural_alignment(size_t size)
 {
     size_t a = size & -size;
-    return a == 0 || a > 16 ? 16 : a;
+    if (a == 0 || a > 16)
+        return 16;
+    return size >= 16 && a < 8 ? 8 : a;
 }
 
 static uintptr_t place(uintptr_t data, size_t size, size_t align, enum guard_side side,

@@ -312,7 +312,6 @@ static void report_guard_free(enum guard_free_result r, uintptr_t addr, enum all
 static void quarantine_block(const struct block *b)
 {
     struct quarantined evicted[QUARANTINE_EVICT_MAX];
-    memset((void *)b->addr, free_pattern(), free_pattern_length(b->size));
     size_t n = quarantine_push((unsigned)runtime_tid(), b->addr, b->size, evicted);
     for (size_t i = 0; i < n; i++) {
         struct block old;
@@ -328,7 +327,8 @@ static void quarantine_block(const struct block *b)
 static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
 {
     struct block b;
-    enum block_release r = blocks_release((uintptr_t)ptr, stack, &b);
+    enum block_release r = blocks_release((uintptr_t)ptr, stack, free_pattern(),
+                                          free_pattern_length(SIZE_MAX), &b);
 
     if (r == RELEASE_NOT_FOUND) {
         struct guard_info info;
@@ -577,7 +577,7 @@ bool heap_check_unmap(void *addr, size_t len, bool is_mprotect)
 static void check_live_block(const struct block *b, void *ctx)
 {
     (void)ctx;
-    if (b->state == BLOCK_FREED)
+    if (b->state == BLOCK_FREED && !(b->flags & BLOCK_GUARDED))
         check_free_pattern(b);
     else if (!(b->flags & (BLOCK_GUARDED | BLOCK_UNTRACKED)))
         check_redzones(b, 0);

@@ -39,7 +39,7 @@ struct scan {
     uint32_t *marks;                 /* mark stack of block indices */
     size_t nmarks;
     uint32_t clique;
-    struct range *readable;          /* sorted, from /proc/self/maps */
+    struct range *readable;          /* sorted, from /proc/thread-self/maps */
     size_t nreadable;
     struct range *roots;
     size_t nroots, roots_cap;
@@ -172,11 +172,13 @@ static void mark_pointer(struct scan *s, uintptr_t p, bool from_definite)
     }
 }
 
+/* Words at lo, lo+8, …: a block placed against a guard page may start at any address,
+ * and its pointers sit at 8-byte offsets from its start, not from address 0. */
 static void scan_words(struct scan *s, uintptr_t lo, uintptr_t hi, bool from_definite)
 {
-    lo = (lo + 7) & ~(uintptr_t)7;
     for (uintptr_t w = lo; w + sizeof(uintptr_t) <= hi; w += sizeof(uintptr_t)) {
-        uintptr_t v = *(const uintptr_t *)w;
+        uintptr_t v;
+        memcpy(&v, (const void *)w, sizeof v);
         if (v >= s->lo && v < s->hi)
             mark_pointer(s, v, from_definite);
     }
@@ -213,7 +215,8 @@ static bool read_maps(struct scan *s)
 {
     size_t cap = 1 << 20, len = 0;
     char *text = pool_alloc(s->pool, cap);
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    /* thread-self: once main called pthread_exit, /proc/self/maps reads empty. */
+    int fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
     ssize_t n;
 
     if (!text || fd < 0)
