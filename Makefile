@@ -4,7 +4,8 @@ BUILD ?= build
 PREFIX ?= /usr/local
 JOBS ?= 2
 DEB_PACKAGES = cmake make gcc g++ pkg-config libunwind-dev libdw-dev libelf-dev \
-               python3 python3-pytest valgrind libc6-dbg clang libclang-rt-14-dev
+               python3 python3-pytest valgrind libc6-dbg clang libclang-rt-14-dev \
+               libc6-dev sqlite3 git jq xz-utils binutils gdb
 DEMO_SAMPLE ?= leak_indirect
 
 .PHONY: all deps build test demo install asan fuzz clean

@@ -27,7 +27,8 @@
  * definitely lost, in ONE loss record per worker function (churn_worker for join and
  * pthread-exit, detached_worker for detached). Nothing else the sample allocates is lost:
  * the slots are emptied and freed before exit. Modes fork and signal leak nothing.
- * On success the last line on stdout is "<mode> ok ..." with the numbers. */
+ * On success the last line on stdout is "<mode> ok ..." with the numbers (and, for fork,
+ * the parent's pid). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -341,7 +342,7 @@ static int run_fork(int forks)
     for (int i = 0; i < nbg; i++)
         pthread_join(threads[i], NULL);
     drain_slots();
-    printf("fork ok threads=%d forks=%d\n", g_nthreads, forks);
+    printf("fork ok threads=%d forks=%d pid=%ld\n", g_nthreads, forks, (long)getpid());
     fflush(stdout);
     return 0;
 }

@@ -11,6 +11,9 @@
 struct shard {
     struct spinlock lock;
     size_t capacity, count;
+    /* Counted under the lock with the table change, so that with every lock held (the
+     * exit scan) allocs - frees is exactly the number of blocks not yet freed. */
+    uint64_t inserted, released, bytes_inserted;
     struct block *slots;
 } __attribute__((aligned(64)));
 
@@ -80,6 +83,8 @@ bool blocks_insert(const struct block *block)
         if (s->slots[i].addr == 0)
             s->count++;
         s->slots[i] = *block;
+        s->inserted++;
+        s->bytes_inserted += block->size;
     }
     os_unlock(&s->lock);
     return ok;
@@ -144,9 +149,11 @@ enum block_release blocks_release(uintptr_t addr, uint32_t free_stack, uint8_t p
         *out = s->slots[i];
         result = out->state == BLOCK_FREED ? RELEASE_ALREADY_FREED : RELEASE_DONE;
         s->slots[i].state = BLOCK_FREED;
-        if (result == RELEASE_DONE)
+        if (result == RELEASE_DONE) {
             s->slots[i].free_stack = free_stack;
-        if (result == RELEASE_DONE && !(out->flags & (BLOCK_GUARDED | BLOCK_UNTRACKED)))
+            s->released++;
+        }
+        if (result == RELEASE_DONE && !(out->flags & BLOCK_GUARDED))
             memset((void *)addr, poison, poison_len < out->size ? poison_len : out->size);
     }
     os_unlock(&s->lock);
@@ -159,6 +166,16 @@ void blocks_for_each(void (*fn)(const struct block *block, void *ctx), void *ctx
         for (size_t i = 0; i < shards[k].capacity; i++)
             if (shards[k].slots[i].addr)
                 fn(&shards[k].slots[i], ctx);
+}
+
+void blocks_totals(uint64_t *allocs, uint64_t *frees, uint64_t *bytes)
+{
+    *allocs = *frees = *bytes = 0;
+    for (int k = 0; k < SHARD_COUNT; k++) {
+        *allocs += __atomic_load_n(&shards[k].inserted, __ATOMIC_RELAXED);
+        *frees += __atomic_load_n(&shards[k].released, __ATOMIC_RELAXED);
+        *bytes += __atomic_load_n(&shards[k].bytes_inserted, __ATOMIC_RELAXED);
+    }
 }
 
 size_t blocks_live_count(void)

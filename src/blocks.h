@@ -30,11 +30,9 @@ struct block {
     uint8_t kind;          /* enum alloc_kind */
     uint8_t state;         /* enum block_state */
     uint8_t head_shift;    /* redzone before the block: 1 << head_shift bytes, 0 = none */
-    uint8_t flags;         /* BLOCK_UNTRACKED, BLOCK_GUARDED */
+    uint8_t flags;         /* BLOCK_GUARDED */
 };
 
-/* Allocated inside memtrace itself (e.g. by dlopen): recorded, never reported. */
-#define BLOCK_UNTRACKED 1
 /* Lives in the guarded pool (src/guard.c), not in glibc's heap. */
 #define BLOCK_GUARDED 2
 
@@ -54,6 +52,8 @@ enum block_release blocks_release(uintptr_t addr, uint32_t free_stack, uint8_t p
                                   size_t poison_len, struct block *out);
 void blocks_for_each(void (*fn)(const struct block *block, void *ctx), void *ctx);
 size_t blocks_live_count(void);
+/* Blocks ever inserted, ever released (freed), and the bytes inserted. */
+void blocks_totals(uint64_t *allocs, uint64_t *frees, uint64_t *bytes);
 
 /* Holds every shard lock: for fork and for stopping the world. */
 void blocks_lock_all(void);

@@ -21,6 +21,7 @@ static struct {
     struct spinlock lock;
     struct spinlock modules_lock;
     int fd;
+    bool ended;                      /* `end` written: nothing more belongs in the log */
     dev_t dev;                       /* the log file itself, to notice a stolen descriptor */
     ino_t ino;
     char pattern[512];
@@ -171,6 +172,7 @@ bool eventlog_reopen_in_child(void)
         memcpy(elog.pattern + n, ".%p", 4);
     }
     elog.known_count = 0;
+    elog.ended = false;
     elog.module_adds = 0;
     stacks_fork_child();
     if (!open_from_pattern())
@@ -345,6 +347,8 @@ void eventlog_error(const struct error_event *e)
     char buf[LINE_SIZE];
     struct line l;
 
+    if (elog.ended)
+        return;                      /* after the exit sequence: the report is written */
     eventlog_write_modules();
     line_init(&l, buf, sizeof buf - 1);
     line_str(&l, "error kind=");
@@ -462,6 +466,7 @@ static void write_word(const char *word)
 void eventlog_end(void)
 {
     write_word("end");
+    elog.ended = true;
 }
 
 void eventlog_exec(void)

@@ -15,6 +15,7 @@
 
 #include "fault.h"
 #include "guard.h"
+#include "nested.h"
 #include "quarantine.h"
 #include "runtime.h"
 #include "stacks.h"
@@ -45,10 +46,11 @@ extern void __libc_free(void *ptr);
 #define GUARD_SLOTS 8192
 #define GUARD_MAX_BLOCK (64 * 1024)
 
-/* Totals sharded by thread so that threads do not fight over one cache line. */
-static struct counter_shard {
-    uint64_t allocs, frees, bytes_allocated, guarded;
-} __attribute__((aligned(64))) counters[COUNTER_SHARDS];
+/* Guarded allocations, sharded by thread so that threads do not fight over one cache line
+ * (allocation and free totals are the block table's). */
+static struct guarded_count {
+    uint64_t n;
+} __attribute__((aligned(64))) guarded_counts[COUNTER_SHARDS];
 
 static uint32_t *site_counts;        /* --guard=auto: allocations seen per stack id */
 static bool guard_ready;
@@ -66,20 +68,14 @@ bool heap_init(struct pool *pool)
     return true;
 }
 
-static struct counter_shard *my_counters(void)
-{
-    return &counters[(unsigned)runtime_thread.tid % COUNTER_SHARDS];
-}
+
 
 void heap_totals(struct heap_totals *out)
 {
     memset(out, 0, sizeof *out);
-    for (int i = 0; i < COUNTER_SHARDS; i++) {
-        out->allocs += __atomic_load_n(&counters[i].allocs, __ATOMIC_RELAXED);
-        out->frees += __atomic_load_n(&counters[i].frees, __ATOMIC_RELAXED);
-        out->bytes_allocated += __atomic_load_n(&counters[i].bytes_allocated, __ATOMIC_RELAXED);
-        out->guarded += __atomic_load_n(&counters[i].guarded, __ATOMIC_RELAXED);
-    }
+    blocks_totals(&out->allocs, &out->frees, &out->bytes_allocated);
+    for (int i = 0; i < COUNTER_SHARDS; i++)
+        out->guarded += __atomic_load_n(&guarded_counts[i].n, __ATOMIC_RELAXED);
 }
 
 /* ----------------------------------------------------------------------------------
@@ -220,13 +216,13 @@ static void release_redzoned(const struct block *b)
 }
 
 /* Makes and records a block; NULL (errno ENOMEM) when no memory. */
-static void *place(size_t size, size_t align, enum alloc_kind kind, uint32_t stack, uint8_t flags)
+static void *place(size_t size, size_t align, enum alloc_kind kind, uint32_t stack)
 {
     struct block b = {.size = size, .alloc_stack = stack, .tid = (uint32_t)runtime_tid(),
-                      .kind = (uint8_t)kind, .flags = flags};
+                      .kind = (uint8_t)kind};
     void *p = NULL;
 
-    if (!(flags & BLOCK_UNTRACKED) && should_guard(stack)) {
+    if (should_guard(stack)) {
         p = guard_alloc(size, align, stack, kind, runtime_tid());
         if (p)
             b.flags |= BLOCK_GUARDED;
@@ -238,16 +234,12 @@ static void *place(size_t size, size_t align, enum alloc_kind kind, uint32_t sta
         return NULL;
     }
     b.addr = (uintptr_t)p;
-    if (runtime_options.malloc_fill != FILL_OFF && !(flags & BLOCK_UNTRACKED))
+    if (runtime_options.malloc_fill != FILL_OFF)
         memset(p, runtime_options.malloc_fill, size);
     blocks_insert(&b);
-    if (!(flags & BLOCK_UNTRACKED)) {
-        struct counter_shard *c = my_counters();
-        __atomic_fetch_add(&c->allocs, 1, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&c->bytes_allocated, size, __ATOMIC_RELAXED);
-        if (b.flags & BLOCK_GUARDED)
-            __atomic_fetch_add(&c->guarded, 1, __ATOMIC_RELAXED);
-    }
+    if (b.flags & BLOCK_GUARDED)
+        __atomic_fetch_add(&guarded_counts[(unsigned)runtime_tid() % COUNTER_SHARDS].n, 1,
+                           __ATOMIC_RELAXED);
     return p;
 }
 
@@ -333,6 +325,8 @@ static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
     if (r == RELEASE_NOT_FOUND) {
         struct guard_info info;
         enum guard_free_result gr;
+        if (nested_free(ptr))
+            return;
         if (guard_ready && guard_owns((uintptr_t)ptr) &&
             (gr = guard_free(ptr, kind, stack, runtime_tid(), &info)) != GUARD_FREE_OK) {
             report_guard_free(gr, (uintptr_t)ptr, kind, stack, &info);
@@ -345,10 +339,8 @@ static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
         report_bad_free(ERROR_DOUBLE_FREE, (uintptr_t)ptr, kind, stack, &b);
         return;
     }
-    if (b.kind != kind && !(b.flags & BLOCK_UNTRACKED))
+    if (b.kind != kind)
         report_bad_free(ERROR_MISMATCHED_FREE, (uintptr_t)ptr, kind, stack, &b);
-    if (!(b.flags & BLOCK_UNTRACKED))
-        __atomic_fetch_add(&my_counters()->frees, 1, __ATOMIC_RELAXED);
     if (b.flags & BLOCK_GUARDED) {
         struct guard_info info;
         struct block gone;
@@ -369,15 +361,16 @@ static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
  * Entry points
  * -------------------------------------------------------------------------------- */
 
-/* Allocations made while memtrace itself runs (dlopen, the unwinder's first call):
- * recorded without a stack once the table exists, never reported. */
-static void *alloc_nested(size_t size, size_t align, enum alloc_kind kind)
+/* Allocations made while memtrace itself runs on this thread (its own dlopen, or a signal
+ * handler that interrupted it): never through memtrace's or glibc's locks (src/nested.h). */
+static void *alloc_nested(size_t size, size_t align)
 {
-    if (!runtime_tables_ready()) {
-        void *p = align ? __libc_memalign(align, size) : __libc_malloc(size);
-        return p;
-    }
-    return place(size, align, kind, 0, BLOCK_UNTRACKED);
+    if (!runtime_tables_ready())
+        return align ? __libc_memalign(align, size) : __libc_malloc(size);
+    void *p = nested_alloc(size, align);
+    if (!p)
+        errno = ENOMEM;
+    return p;
 }
 
 /* Sets up the calling thread for a tracked call; false when it must be nested. */
@@ -403,13 +396,13 @@ static void *alloc_checked(size_t size, size_t align, enum alloc_kind kind, uint
         errno = ENOMEM;
         return NULL;
     }
-    return place(size, align, kind, stack, 0);
+    return place(size, align, kind, stack);
 }
 
 void *heap_alloc(size_t size, size_t align, enum alloc_kind kind)
 {
     if (!enter())
-        return alloc_nested(size, align, kind);
+        return alloc_nested(size, align);
     void *p = alloc_checked(size, align, kind, stacks_capture(runtime_options.num_callers));
     leave();
     return p;
@@ -422,7 +415,7 @@ void *heap_calloc(size_t count, size_t size)
     if (__builtin_mul_overflow(count, size, &total))
         total = SIZE_MAX;
     if (!enter()) {
-        p = total > FISHY_SIZE ? NULL : alloc_nested(total, 0, ALLOC_MALLOC);
+        p = total > FISHY_SIZE ? NULL : alloc_nested(total, 0);
     } else {
         p = alloc_checked(total, 0, ALLOC_MALLOC, stacks_capture(runtime_options.num_callers));
         leave();
@@ -432,7 +425,9 @@ void *heap_calloc(size_t count, size_t size)
     return p;
 }
 
-/* Memory from before the block table existed cannot be told from a bad pointer. */
+/* A free while memtrace runs on this thread. Memory from before the block table existed
+ * is glibc's; a block the table knows cannot be touched while this thread holds one of
+ * memtrace's locks (a signal handler that interrupted it): it is left alone, not freed. */
 static void free_nested(void *ptr, enum alloc_kind kind)
 {
     struct block b;
@@ -440,6 +435,8 @@ static void free_nested(void *ptr, enum alloc_kind kind)
         __libc_free(ptr);
         return;
     }
+    if (nested_free(ptr) || os_locks_held() > 0)
+        return;
     if (blocks_remove((uintptr_t)ptr, &b)) {
         if (b.flags & BLOCK_GUARDED) {
             struct guard_info info;
@@ -473,20 +470,30 @@ void *heap_realloc(void *ptr, size_t size)
         heap_free(ptr, ALLOC_MALLOC);    /* glibc frees and returns NULL */
         return NULL;
     }
+    size_t nested_old;
+    bool was_nested = runtime_tables_ready() && nested_size(ptr, &nested_old);
     if (!enter()) {
         /* Not ours (allocated before the table existed): glibc's own realloc. */
-        if (!runtime_tables_ready() || !blocks_find((uintptr_t)ptr, &old))
+        if (!runtime_tables_ready())
             return __libc_realloc(ptr, size);
-        void *p = alloc_nested(size, 0, ALLOC_MALLOC);
+        if (!was_nested && (os_locks_held() > 0 || !blocks_find((uintptr_t)ptr, &old)))
+            return NULL;
+        void *p = alloc_nested(size, 0);
         if (p) {
-            memcpy(p, ptr, old.size < size ? old.size : size);
+            size_t have = was_nested ? nested_old : old.size;
+            memcpy(p, ptr, have < size ? have : size);
             free_nested(ptr, ALLOC_MALLOC);
         }
         return p;
     }
     uint32_t stack = stacks_capture(runtime_options.num_callers);
     void *p = NULL;
-    if (!blocks_find((uintptr_t)ptr, &old) || old.state != BLOCK_LIVE) {
+    if (was_nested) {
+        if ((p = alloc_checked(size, 0, ALLOC_MALLOC, stack)) != NULL) {
+            memcpy(p, ptr, nested_old < size ? nested_old : size);
+            nested_free(ptr);
+        }
+    } else if (!blocks_find((uintptr_t)ptr, &old) || old.state != BLOCK_LIVE) {
         release(ptr, ALLOC_MALLOC, stack);       /* reports the invalid or double free */
     } else if ((p = alloc_checked(size, 0, (enum alloc_kind)old.kind, stack)) != NULL) {
         memcpy(p, ptr, old.size < size ? old.size : size);
@@ -499,7 +506,12 @@ void *heap_realloc(void *ptr, size_t size)
 size_t heap_usable_size(void *ptr)
 {
     struct block b;
-    if (!ptr || !runtime_tables_ready() || !blocks_find((uintptr_t)ptr, &b) || b.state != BLOCK_LIVE)
+    size_t size;
+    if (!ptr || !runtime_tables_ready())
+        return 0;
+    if (nested_size(ptr, &size))
+        return size;
+    if (os_locks_held() > 0 || !blocks_find((uintptr_t)ptr, &b) || b.state != BLOCK_LIVE)
         return 0;
     return b.size;
 }
@@ -579,7 +591,7 @@ static void check_live_block(const struct block *b, void *ctx)
     (void)ctx;
     if (b->state == BLOCK_FREED && !(b->flags & BLOCK_GUARDED))
         check_free_pattern(b);
-    else if (!(b->flags & (BLOCK_GUARDED | BLOCK_UNTRACKED)))
+    else if (!(b->flags & BLOCK_GUARDED))
         check_redzones(b, 0);
 }
 

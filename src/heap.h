@@ -1,8 +1,8 @@
 /* heap.h — what every interposed allocation entry point calls: places each block (guarded
  * pool or glibc memory with redzones), records it with its allocation stack, checks every
  * release (invalid, double, mismatched; fishy sizes; overwritten redzones) and holds freed
- * blocks in quarantine. Re-entrant calls (from dlopen, from the unwinder) are recorded with
- * no stack, so a later free of them is not mistaken for an invalid free. */
+ * blocks in quarantine. Calls made while memtrace itself runs on the thread (its dlopen, a
+ * signal handler that interrupted it) are served apart, by src/nested.h. */
 #ifndef MEMTRACE_HEAP_H
 #define MEMTRACE_HEAP_H
 

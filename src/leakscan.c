@@ -24,7 +24,6 @@ struct scan_block {
     uint64_t indirect;               /* bytes lost only through this block */
     uint32_t stack;
     uint8_t state;
-    uint8_t untracked;
 };
 
 struct range {
@@ -64,7 +63,6 @@ static void copy_block(const struct block *b, void *ctx)
         return;
     s->blocks[s->nblocks++] = (struct scan_block){
         .addr = b->addr, .size = b->size, .stack = b->alloc_stack,
-        .untracked = (b->flags & BLOCK_UNTRACKED) != 0,
     };
 }
 
@@ -413,8 +411,6 @@ static void write_loss_records(struct scan *s, struct heap_totals *totals)
         return;
     for (size_t i = 0; i < s->nblocks; i++) {
         const struct scan_block *b = &s->blocks[i];
-        if (b->untracked)
-            continue;
         totals->live_blocks++;
         totals->live_bytes += b->size;
         uint64_t key = ((uint64_t)class_of(b->state) << 32 | b->stack) + 1;
@@ -447,6 +443,8 @@ void leakscan_run(struct pool *pool, const struct scan_caller *caller, struct he
     if (threads)
         nthreads = threads_stop_others(threads, MAX_THREADS);
     caller->unlock_all();
+    /* Taken with the world stopped, so allocs - frees matches the blocks found live. */
+    blocks_totals(&totals->allocs, &totals->frees, &totals->bytes_allocated);
 
     mappings_for_each(add_mapping_root, &s);
     if (read_maps(&s) && snapshot_blocks(&s)) {

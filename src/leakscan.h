@@ -25,7 +25,8 @@ struct scan_caller {
     void (*unlock_all)(void);
 };
 
-/* Classifies every live block and writes the loss records; fills *totals. */
+/* Classifies every live block and writes the loss records; fills the live and the
+ * allocation counts of *totals (taken while the other threads are stopped). */
 void leakscan_run(struct pool *pool, const struct scan_caller *caller, struct heap_totals *totals);
 
 #endif

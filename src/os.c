@@ -10,8 +10,21 @@
 
 extern char **environ;
 
+static __thread int locks_held __attribute__((tls_model("initial-exec")));
+
+int os_locks_held(void)
+{
+    return locks_held;
+}
+
+void os_forget_held_locks(void)
+{
+    locks_held = 0;
+}
+
 void os_lock(struct spinlock *lock)
 {
+    locks_held++;
     for (unsigned spins = 0;; spins++) {
         if (!__atomic_exchange_n(&lock->locked, 1, __ATOMIC_ACQUIRE))
             return;
@@ -27,6 +40,7 @@ void os_lock(struct spinlock *lock)
 void os_unlock(struct spinlock *lock)
 {
     __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
+    locks_held--;
 }
 
 pid_t os_gettid(void)

@@ -15,6 +15,11 @@ struct spinlock {
 
 void os_lock(struct spinlock *lock);
 void os_unlock(struct spinlock *lock);
+/* How many memtrace locks the calling thread holds: non-zero inside a signal handler that
+ * interrupted memtrace, which must then take none of them. */
+int os_locks_held(void);
+/* In a fork child: the locks were reset, so nothing is held any more. */
+void os_forget_held_locks(void);
 /* After fork the child has one thread: whoever held the lock is gone. */
 static inline void os_lock_reset(struct spinlock *lock) { lock->locked = 0; }
 

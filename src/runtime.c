@@ -165,6 +165,7 @@ static void fork_child(void)
     quarantine_reset_locks();
     mappings_reset_lock();
     eventlog_reset_lock();
+    os_forget_held_locks();
     runtime_thread.tid = 0;
     rt.exit_done = 0;
     runtime_thread.busy = 1;
@@ -272,7 +273,7 @@ static void unlock_everything(void)
 static void count_live(const struct block *b, void *ctx)
 {
     struct heap_totals *t = ctx;
-    if ((b->flags & BLOCK_UNTRACKED) || b->state != BLOCK_LIVE)
+    if (b->state != BLOCK_LIVE)
         return;
     t->live_blocks++;
     t->live_bytes += b->size;
@@ -358,8 +359,8 @@ static void exit_sequence(uintptr_t stack_from, const void *regs, size_t regs_si
         __atomic_load_n(&rt.state, __ATOMIC_ACQUIRE) != RUNTIME_READY)
         return;
     runtime_thread.busy = 1;         /* from here on, allocations are not ours to judge */
-    memset(&totals, 0, sizeof totals);
     heap_check_all();
+    heap_totals(&totals);            /* the scan retakes them with the world stopped */
     if (runtime_options.leak_check != 0) {
         struct scan_caller caller = {
             .stack_from = stack_from, .saved_regs = regs, .saved_regs_size = regs_size,
@@ -371,12 +372,6 @@ static void exit_sequence(uintptr_t stack_from, const void *regs, size_t regs_si
     } else {
         blocks_for_each(count_live, &totals);
     }
-    struct heap_totals counts;
-    heap_totals(&counts);
-    totals.allocs = counts.allocs;
-    totals.frees = counts.frees;
-    totals.bytes_allocated = counts.bytes_allocated;
-    totals.guarded = counts.guarded;
     mappings_for_each(log_mapping, NULL);
     if (rt.exit_kind)
         eventlog_exit(rt.exit_kind == 2, rt.exit_value);
@@ -384,6 +379,7 @@ static void exit_sequence(uintptr_t stack_from, const void *regs, size_t regs_si
     eventlog_end();
     if (rt.own_log)
         run_reporter();
+    runtime_thread.busy = 0;         /* later destructors allocate as usual, unreported */
 }
 
 void runtime_exit(void)

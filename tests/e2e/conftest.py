@@ -127,3 +127,73 @@ def run_plain(paths, tmp_path):
                               cwd=cwd or tmp_path, env=env, capture_output=True, text=True,
                               errors="replace", timeout=timeout)
     return run
+
+
+@pytest.fixture
+def run_watched():
+    """run_watched(cmd, timeout, input=b"", cwd=None, env=None) -> CompletedProcess (bytes).
+    Like subprocess.run(capture_output=True, timeout=...), for runs that might hang: the
+    command runs in its own session, and when it outlives `timeout` the test fails with the
+    stacks of every process still in that session (`gdb -batch -p PID -ex 'thread apply all
+    bt'`; without gdb installed, only their names and states), after which the session's
+    process group is killed."""
+    import signal
+
+    def session_members(sid):
+        members = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[3]) == sid:              # field 6 of stat: the session id
+                members.append(int(entry))
+        return sorted(members)
+
+    def describe(pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace")
+            state = next((l for l in Path(f"/proc/{pid}/status").read_text().splitlines()
+                          if l.startswith("State:")), "")
+        except OSError:
+            return f"--- pid {pid}: gone"
+        text = f"--- pid {pid}: {cmdline.strip()} ({state.strip()})"
+        gdb = shutil.which("gdb")
+        if gdb is None:
+            return text + "\n(gdb is not installed: no backtrace)"
+        try:
+            bt = subprocess.run([gdb, "-batch", "-nx", "-p", str(pid), "-ex",
+                                 "thread apply all bt"], capture_output=True, text=True,
+                                errors="replace", timeout=60).stdout
+        except subprocess.TimeoutExpired:
+            bt = "(gdb timed out)"
+        return text + "\n" + "\n".join(l for l in bt.splitlines()
+                                       if l.startswith(("#", "Thread ")))
+
+    def run(cmd, timeout, input=b"", cwd=None, env=None):
+        cmd = [str(c) for c in cmd]
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+            hung = False
+        except subprocess.TimeoutExpired:
+            hung = True
+        if hung:
+            stacks = "\n".join(describe(pid) for pid in session_members(proc.pid))
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            out, err = proc.communicate(timeout=60)
+            pytest.fail(f"{' '.join(cmd)} did not finish within {timeout} s (a hang?)\n"
+                        f"stacks of the run's processes:\n{stacks}\n"
+                        f"stderr (tail):\n{err[-3000:].decode(errors='replace')}",
+                        pytrace=False)
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    return run

@@ -265,7 +265,11 @@ def totals(records):
 # frees at exit through __libc_freeres, and whose size depends on how many TLS modules are
 # loaded (a preloaded runtime adds some). Records allocated through them are glibc's, not the
 # sample's.
-GLIBC_INTERNAL_FUNCTIONS = ("allocate_dtv", "_dl_allocate_tls", "__GI__dl_allocate_tls")
+# glibc's own bookkeeping: thread setup (the DTV pthread_create callocs) and what the
+# dynamic loader keeps for a library it loaded on the program's behalf (pthread_exit
+# dlopens libgcc_s to unwind the exiting thread).
+GLIBC_INTERNAL_FUNCTIONS = ("allocate_dtv", "_dl_allocate_tls", "__GI__dl_allocate_tls",
+                            "dl_open_worker_begin", "dl_open_worker")
 
 
 def is_glibc_internal(record):

@@ -1,0 +1,231 @@
+"""test_stress.py — memtrace under allocator stress (memtrace issue 6, "Reliability"), with
+samples/stress_threads.c, whose header documents every mode and its exact leaks:
+
+- 2, 8 and 64 threads allocating (malloc, calloc, realloc up and down), swapping blocks
+  through a shared array of atomic slots so most blocks are freed by another thread than
+  the one that made them, and exiting at different times while the others still allocate;
+  the process ends after main joins them, through pthread_exit from main (it ends on the
+  last worker), or with detached workers still calling malloc and free when exit runs;
+- fork from a process whose other threads keep allocating, 100 times: every child mallocs,
+  frees and _exit(0)s (the atfork handling of memtrace's locks);
+- malloc and free inside a SIGALRM handler (setitimer every 200 us) while main allocates.
+
+What "reliable" means here:
+- no hang: every run has a timeout, and a run that outlives it fails with the stacks of
+  each of its processes (gdb -p), so a deadlock shows where it is;
+- no false report: the JSON holds exactly the sample's known loss record (NTHREADS * 3
+  blocks, NTHREADS * 168 bytes, one record for the worker function), no other definite or
+  indirect leak, no runtime error, summary.errors == 1 (0 for fork and signal);
+- bounded time: the 64-thread runs finish in under 30 s.
+"""
+
+import os
+import re
+import time
+from types import SimpleNamespace
+
+import pytest
+
+import e2e_util as u
+
+SAMPLE = "stress_threads"
+ITERS = 20000                      # churn iterations of the busiest worker
+LEAK_SIZES = (24, 40, 104)         # leak_blocks() in the sample
+WORKER = {"join": "churn_worker", "pthread-exit": "churn_worker",
+          "detached": "detached_worker"}
+RUN_TIMEOUT = 120                  # seconds, any single run (they take a few seconds)
+SIGNAL_TIMEOUT = 60                # the signal mode gives up by itself after 20 s
+BOUND_64_THREADS = 30              # seconds, end to end, for the 64-thread runs
+FORKS = 100
+FORK_THREADS = 8                   # main plus 7 threads that keep allocating
+FORK_TIMEOUT = 300
+
+
+def clean_env():
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    env.pop("MEMTRACE_OPTIONS", None)
+    return env
+
+
+def texts(proc):
+    return (proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+
+
+def for_load(proc):
+    """What u.load_report wants for its failure message."""
+    return SimpleNamespace(returncode=proc.returncode, stderr=texts(proc)[1][-4000:])
+
+
+def runtime_errors(report):
+    return [e for e in report["errors"] if e["kind"] != "leak"]
+
+
+def describe_runtime(errors):
+    out = []
+    for e in errors:
+        def frames(key):
+            return " < ".join(f"{f.get('function')}:{f.get('line')}"
+                              for f in (e.get(key) or [])[:4])
+        out.append(f"{e['kind']} at {e.get('address')} {e.get('access')} block {e.get('block')}"
+                   f"\n      stack: {frames('stack')}\n      alloc: {frames('alloc_stack')}"
+                   f"\n      free:  {frames('free_stack')}")
+    return "\n  ".join(["runtime errors:"] + out)
+
+
+def sample_site(record, samples_src):
+    """Function of the first frame of the record's stack in the sample's own code."""
+    frame = u.first_frame_in(record["stack"], samples_src)
+    return frame.get("function") if frame else None
+
+
+@pytest.mark.parametrize("nthreads", [2, 8, 64])
+@pytest.mark.parametrize("mode", ["join", "pthread-exit", "detached"])
+def test_threads_leaks_reconcile(paths, run_watched, marker, tmp_path, mode, nthreads):
+    prog = paths.sample_bin(SAMPLE)
+    out = tmp_path / "report.json"
+    started = time.monotonic()
+    proc = run_watched([paths.memtrace, "--show-leak-kinds=all", f"--json={out}", prog, mode,
+                        nthreads, ITERS], RUN_TIMEOUT, cwd=tmp_path, env=clean_env())
+    elapsed = time.monotonic() - started
+    stdout, stderr = texts(proc)
+    assert proc.returncode == 0, \
+        f"exit {proc.returncode}\nstdout:\n{stdout}\nstderr:\n{stderr[-4000:]}"
+    if nthreads == 64:
+        assert elapsed < BOUND_64_THREADS, f"{mode} with 64 threads took {elapsed:.1f} s"
+    blocks, nbytes = nthreads * len(LEAK_SIZES), nthreads * sum(LEAK_SIZES)
+    assert f"{mode} ok threads={nthreads} leaked_blocks={blocks} leaked_bytes={nbytes}" in stdout, \
+        stdout
+
+    report = u.load_report(out, for_load(proc))
+    assert report.get("exit") == {"status": 0}, report.get("exit")
+    assert report["summary"]["log_truncated"] is False
+    errors = runtime_errors(report)
+    assert not errors, describe_runtime(errors)
+
+    # The known leak: one record, the worker function's, with every thread's blocks.
+    src, line = marker(SAMPLE, "leak definite per thread")
+    rec = u.record_at(report, "definite", src, line)
+    assert rec["stack"][0].get("function") == "leak_blocks", u.describe([rec])
+    assert rec["stack"][1].get("function") == WORKER[mode], u.describe([rec])
+    # With pthread_exit from main, the process exits from the last worker: memtrace's exit
+    # scan runs on that thread, whose own stack may still hold a stale copy of the pointer
+    # it leaked last (valgrind, which checks after every thread is gone, does not scan it).
+    # That one block is then reported reachable, at the same site: a named difference.
+    stale = nthreads * len(LEAK_SIZES) - rec["blocks"]
+    assert stale == 0 or (mode == "pthread-exit" and stale == 1), u.describe(u.leak_records(report))
+    if stale:
+        kept = u.record_at(report, "reachable", src, line)
+        assert kept["blocks"] == 1 and rec["bytes"] + kept["bytes"] == nbytes, u.describe([kept])
+        blocks, nbytes = rec["blocks"], rec["bytes"]
+    assert (rec["bytes"], rec["blocks"], rec["indirect_bytes"]) == (nbytes, blocks, 0), \
+        u.describe([rec])
+
+    # Nothing else is lost: no other definite or indirect record, and the totals are exactly
+    # the sample's (a stdio buffer or a slot block reported lost would show here).
+    lost = u.leak_records(report, "definite") + u.leak_records(report, "indirect")
+    assert lost == [rec], "loss records besides the sample's known leak:\n" + u.describe(lost)
+    s = report["summary"]
+    assert (s["leaked_bytes"]["definite"], s["leaked_blocks"]["definite"]) == (nbytes, blocks), \
+        u.describe(u.leak_records(report))
+    assert (s["leaked_bytes"]["indirect"], s["leaked_blocks"]["indirect"]) == (0, 0)
+    assert s["errors"] == 1, u.describe(u.leak_records(report))
+
+    # Every other block the sample's own code allocated was freed, except, with detached
+    # workers still running at exit, the one block each may hold between its malloc and
+    # its free (its pointer is in that thread's registers or stack: reachable).
+    # (print_ok's frames lead to stdout's buffer: glibc's, reachable.)
+    # glibc's own thread setup (the DTV pthread_create callocs) is not the sample's either.
+    others = [r for r in u.leak_records(report)
+              if r is not rec and not u.is_glibc_internal(r) and not (stale and r is kept)
+              and sample_site(r, paths.samples_src) not in (None, "print_ok")]
+    if mode == "detached":
+        assert all(r["leak_kind"] == "reachable" for r in others), u.describe(others)
+        assert sum(r["blocks"] for r in others) <= nthreads, u.describe(others)
+    else:
+        assert others == [], "blocks of the sample still in use at exit:\n" + u.describe(others)
+    possible = [r for r in u.leak_records(report, "possible")
+                if sample_site(r, paths.samples_src) is not None]
+    assert possible == [], u.describe(possible)
+
+    heap = s["total_heap_usage"]
+    assert heap["allocs"] >= nthreads * ITERS // 4, heap
+    assert heap["allocs"] - heap["frees"] == s["in_use_at_exit"]["blocks"], (
+        f"total heap usage ({heap['allocs']} allocs - {heap['frees']} frees = "
+        f"{heap['allocs'] - heap['frees']}) disagrees with in use at exit "
+        f"({s['in_use_at_exit']['blocks']} blocks)")
+
+
+def test_fork_from_threads(paths, run_watched, tmp_path):
+    """FORKS children of a process whose other threads keep allocating: each must exit 0
+    (the sample gives each 20 s; a child stuck on a lock held by a thread that does not
+    exist in it would hang there), and every process's report must be complete and free
+    of runtime errors. The children's leaks are not checked: blocks that the parent's
+    other threads held only in their registers at the fork are unreachable in the child,
+    where those threads do not exist (valgrind says the same)."""
+    prog = paths.sample_bin(SAMPLE)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    proc = run_watched([paths.memtrace, f"--json={reports}/%p.json", f"--log-file={reports}/%p.txt",
+                        prog, "fork", FORK_THREADS, FORKS], FORK_TIMEOUT, cwd=tmp_path,
+                       env=clean_env())
+    stdout, stderr = texts(proc)
+    assert proc.returncode == 0, \
+        f"exit {proc.returncode}\nstdout:\n{stdout}\nstderr:\n{stderr[-4000:]}"
+    m = re.search(rf"^fork ok threads={FORK_THREADS} forks={FORKS} pid=(\d+)$", stdout, re.M)
+    assert m, stdout
+    parent_pid = int(m[1])
+
+    files = sorted(reports.glob("*.json"))
+    assert len(files) == FORKS + 1, f"{len(files)} JSON reports for {FORKS + 1} processes"
+    by_pid = {int(f.stem): u.load_report(f, for_load(proc)) for f in files}
+    assert parent_pid in by_pid, sorted(by_pid)
+    texts_written = sorted(reports.glob("*.txt"))
+    assert len(texts_written) == FORKS + 1
+
+    parent = by_pid.pop(parent_pid)
+    assert parent.get("exit") == {"status": 0}
+    assert parent["summary"]["log_truncated"] is False
+    assert not runtime_errors(parent), describe_runtime(runtime_errors(parent))
+    assert parent["summary"]["errors"] == 0, u.describe(u.leak_records(parent))
+
+    bad = []
+    for pid, report in sorted(by_pid.items()):
+        problems = []
+        if report.get("exit") != {"status": 0}:
+            problems.append(f"exit {report.get('exit')}")
+        if report["summary"]["log_truncated"]:
+            problems.append("truncated log")
+        if runtime_errors(report):
+            problems.append(describe_runtime(runtime_errors(report)))
+        if problems:
+            bad.append(f"child {pid}: " + "; ".join(problems))
+    assert not bad, f"{len(bad)} of {FORKS} children:\n" + "\n".join(bad)
+
+
+def test_malloc_in_signal_handler(paths, run_watched, tmp_path):
+    """A SIGALRM handler that mallocs and frees, every 200 us, while main allocates. POSIX
+    does not allow it (malloc is not async-signal-safe), but real programs do it and glibc
+    tolerates the sample's pattern single-threaded (checked first, without memtrace).
+    Under memtrace it must neither deadlock nor corrupt the heap. Three runs: the
+    interleavings differ from run to run."""
+    prog = paths.sample_bin(SAMPLE)
+    plain = run_watched([prog, "signal", 0], SIGNAL_TIMEOUT, cwd=tmp_path, env=clean_env())
+    stdout, stderr = texts(plain)
+    assert plain.returncode == 0 and "signal ok" in stdout, \
+        f"the sample fails without memtrace (exit {plain.returncode}):\n{stdout}\n{stderr}"
+
+    for attempt in range(3):
+        out = tmp_path / f"signal.{attempt}.json"
+        proc = run_watched([paths.memtrace, f"--json={out}", prog, "signal", 0], SIGNAL_TIMEOUT,
+                           cwd=tmp_path, env=clean_env())
+        stdout, stderr = texts(proc)
+        assert proc.returncode == 0, (f"run {attempt + 1}: exit {proc.returncode}\nstdout:\n"
+                                      f"{stdout}\nstderr:\n{stderr[-4000:]}")
+        assert "signal ok" in stdout, stdout
+        report = u.load_report(out, for_load(proc))
+        assert report.get("exit") == {"status": 0}
+        assert not runtime_errors(report), describe_runtime(runtime_errors(report))
+        s = report["summary"]
+        assert s["errors"] == 0, u.describe(u.leak_records(report))
+        assert s["leaked_bytes"]["definite"] == 0 and s["leaked_bytes"]["indirect"] == 0
