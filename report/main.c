@@ -13,16 +13,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "baseline.h"
+#include "compare.h"
 #include "launch.h"
 #include "options.h"
 #include "report.h"
+#include "suppress.h"
 
 #define EXIT_USAGE 2
 
 static void print_help(void)
 {
     printf("usage: memtrace [options] program [args...]\n"
-           "       memtrace report [options] EVENT-LOG\n\n"
+           "       memtrace report [options] EVENT-LOG\n"
+           "       memtrace compare MEMTRACE.json VALGRIND.xml\n\n"
            "Runs the program with libmemtrace.so preloaded and reports leaks and heap errors\n"
            "when it exits. Options (also read from MEMTRACE_OPTIONS as key=value words):\n");
     for (size_t i = 0; i < option_count; i++) {
@@ -191,6 +195,20 @@ static void remove_logs(const struct launch_result *run, const char *dir)
     rmdir(dir);
 }
 
+/* Suppression files and the baseline are read before the program runs, as valgrind reads
+ * its suppressions first: a broken one stops memtrace with its one line, not after a long run. */
+static bool inputs_readable(const struct options *opts)
+{
+    struct report_options r;
+    to_report_options(opts, &r);
+    struct supp_set *set = supp_load(&r);
+    struct baseline *base = set && r.baseline_path ? baseline_load(r.baseline_path) : NULL;
+    bool ok = set && (!r.baseline_path || base);
+    supp_set_free(set);
+    baseline_free(base);
+    return ok;
+}
+
 static int command_run(int argc, char **argv)
 {
     struct options opts;
@@ -206,6 +224,8 @@ static int command_run(int argc, char **argv)
         fprintf(stderr, "memtrace: no program given (usage: memtrace [options] program [args])\n");
         return EXIT_USAGE;
     }
+    if (!inputs_readable(&opts))
+        return EXIT_USAGE;
     if (launch_resolve_program(argv[first], program, sizeof program) != 0 ||
         !launch_find_runtime(runtime, sizeof runtime))
         return EXIT_USAGE;
@@ -249,5 +269,7 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && strcmp(argv[1], "report") == 0)
         return command_report(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "compare") == 0)
+        return compare_main(argc - 1, argv + 1, stdout);
     return command_run(argc, argv);
 }

@@ -152,8 +152,22 @@ static void jblock(FILE *o, const struct mt_error *e)
     fputc('}', o);
 }
 
-static void jerror(FILE *o, const struct report_view *v, const struct mt_error *e)
+/* `, "suppressed": ...` and, with a baseline, `, "baseline": "new"|"known"`. */
+static void jstatus(FILE *o, const struct report_view *v, const char *suppressed_by, bool known)
 {
+    fprintf(o, ", \"suppressed\": %s", suppressed_by ? "true" : "false");
+    if (suppressed_by) {
+        fputs(", ", o);
+        jkey(o, "suppression");
+        jstr(o, suppressed_by);
+    }
+    if (v->opts->baseline_path)
+        fprintf(o, ", \"baseline\": \"%s\"", known ? "known" : "new");
+}
+
+static void jerror(FILE *o, const struct report_view *v, size_t i)
+{
+    const struct mt_error *e = &v->log->errors[i];
     fputs("{\"kind\": ", o);
     jstr(o, mt_error_kind_name(e->kind));
     fputs(", ", o);
@@ -163,17 +177,22 @@ static void jerror(FILE *o, const struct report_view *v, const struct mt_error *
     jstack(o, "alloc_stack", report_view_stack(v, e->alloc_stack, false), false);
     jstack(o, "free_stack", report_view_stack(v, e->free_stack, false), false);
     jblock(o, e);
-    fputs(", \"suppressed\": false}", o);
+    jstatus(o, v, v->error_suppressed_by ? v->error_suppressed_by[i] : NULL,
+            v->error_known && v->error_known[i]);
+    fputc('}', o);
 }
 
-static void jleak(FILE *o, const struct report_view *v, const struct mt_leak *l)
+static void jleak(FILE *o, const struct report_view *v, size_t i)
 {
+    const struct mt_leak *l = &v->log->leaks[i];
     fputs("{\"kind\": \"leak\", \"leak_kind\": ", o);
     jstr(o, mt_leak_class_name(l->cls));
     fprintf(o, ", \"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 ", \"indirect_bytes\": %" PRIu64,
             l->bytes, l->blocks, l->indirect);
     jstack(o, "stack", report_view_stack(v, l->stack, false), true);
-    fputs(", \"suppressed\": false}", o);
+    jstatus(o, v, v->leak_suppressed_by ? v->leak_suppressed_by[i] : NULL,
+            v->leak_known && v->leak_known[i]);
+    fputc('}', o);
 }
 
 static void jerrors(FILE *o, const struct report_view *v)
@@ -183,14 +202,13 @@ static void jerrors(FILE *o, const struct report_view *v)
     fputs("  \"errors\": [", o);
     for (size_t i = 0; i < log->nerrors; i++, sep = ",\n    ") {
         fputs(sep, o);
-        jerror(o, v, &log->errors[i]);
+        jerror(o, v, i);
     }
     for (size_t i = 0; i < log->nleaks; i++) {
-        const struct mt_leak *l = &log->leaks[v->leak_order[i]];
-        if (!report_view_lists_leak(v, l))
+        if (!report_view_lists_leak(v, &log->leaks[v->leak_order[i]]))
             continue;
         fputs(sep, o);
-        jleak(o, v, l);
+        jleak(o, v, v->leak_order[i]);
         sep = ",\n    ";
     }
     fputs(*sep == ',' ? "\n  ],\n" : "],\n", o);
@@ -245,6 +263,11 @@ static void jsummary(FILE *o, const struct report_view *v)
     fprintf(o, "    \"guard\": {\"mode\": ");
     jstr(o, v->guard_mode);
     fprintf(o, ", \"guarded_allocations\": %" PRIu64 "},\n", s->guarded);
+    fprintf(o, "    \"suppressed\": {\"errors\": %ld, \"bytes\": %" PRIu64 ", \"blocks\": %"
+            PRIu64 "},\n", v->suppressed_errors, v->suppressed_bytes, v->suppressed_blocks);
+    if (v->opts->baseline_path)
+        fprintf(o, "    \"baseline\": {\"known\": %ld, \"new\": %ld},\n", v->known_errors,
+                v->errors);
     fprintf(o, "    \"still_mapped\": {\"bytes\": %" PRIu64 ", \"regions\": %zu},\n",
             v->mapped_bytes, v->log->nmappings);
     fprintf(o, "    \"log_truncated\": %s\n  }\n}\n", v->truncated ? "true" : "false");

@@ -4,6 +4,7 @@
 #include "report.h"
 
 #include "eventlog_read.h"
+#include "suppress.h"
 #include "symbolize.h"
 
 #include <inttypes.h>
@@ -168,15 +169,24 @@ static bool is_access_error(enum mt_error_kind kind)
            kind == MT_ERR_USE_AFTER_FREE;
 }
 
-static void print_error(const struct text *t, const struct report_view *v,
-                        const struct mt_error *e)
+static void print_known(const struct text *t, bool known)
 {
+    if (known)
+        say(t, "   (known: in the baseline)");
+}
+
+static void print_error(const struct text *t, const struct report_view *v, size_t i)
+{
+    const struct mt_error *e = &v->log->errors[i];
     print_headline(t, e);
+    print_known(t, v->error_known && v->error_known[i]);
     if (is_access_error(e->kind) && !e->exact)
         say(t, "   (found when the block was checked, at its free or at exit; the access was earlier)");
     print_stack(t, report_view_stack(v, e->stack, e->exact));
     print_aux(t, v, e);
     blank(t);
+    if (v->opts->gen_suppressions)
+        supp_print_error(t->out, v, e);
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -232,9 +242,10 @@ static const char *const leak_phrase[MT_LEAK_CLASS_COUNT] = {
     "definitely lost", "indirectly lost", "possibly lost", "still reachable",
 };
 
-static void print_leak(const struct text *t, const struct report_view *v,
-                       const struct mt_leak *l, size_t number)
+static void print_leak(const struct text *t, const struct report_view *v, size_t index,
+                       size_t number)
 {
+    const struct mt_leak *l = &v->log->leaks[index];
     const char *phrase = leak_phrase[l->cls];
     size_t total = v->log->nleaks;
     uint64_t sum = l->bytes > UINT64_MAX - l->indirect ? UINT64_MAX : l->bytes + l->indirect;
@@ -244,17 +255,22 @@ static void print_leak(const struct text *t, const struct report_view *v,
     else
         say(t, "%s bytes in %s blocks are %s in loss record %s of %s", N(l->bytes),
             N(l->blocks), phrase, N(number), N(total));
+    print_known(t, v->leak_known && v->leak_known[index]);
     print_stack(t, report_view_stack(v, l->stack, false));
     blank(t);
+    if (v->opts->gen_suppressions)
+        supp_print_leak(t->out, v, l);
 }
 
-/* Loss records are numbered among all records, biggest first, even those not shown. */
+/* Loss records are numbered among all records, biggest first, even those not shown (and
+ * the suppressed ones, as valgrind numbers them). */
 static void print_leaks(const struct text *t, const struct report_view *v)
 {
     for (size_t i = 0; i < v->log->nleaks; i++) {
-        const struct mt_leak *l = &v->log->leaks[v->leak_order[i]];
-        if (report_view_lists_leak(v, l))
-            print_leak(t, v, l, i + 1);
+        size_t index = v->leak_order[i];
+        bool suppressed = v->leak_suppressed_by && v->leak_suppressed_by[index];
+        if (report_view_lists_leak(v, &v->log->leaks[index]) && !suppressed)
+            print_leak(t, v, index, i + 1);
     }
 }
 
@@ -270,7 +286,8 @@ static void print_leak_summary(const struct text *t, const struct report_view *v
         say(t, "%s: %s bytes in %s blocks", label[c], N(v->leak_bytes[c]), N(v->leak_blocks[c]));
         any |= v->leak_blocks[c];
     }
-    say(t, "        suppressed: 0 bytes in 0 blocks");
+    say(t, "        suppressed: %s bytes in %s blocks", N(v->suppressed_bytes),
+        N(v->suppressed_blocks));
     if (o->leak_check == LEAK_CHECK_SUMMARY && any)
         say(t, "Rerun with --leak-check=full to see details of leaked memory");
     if (o->leak_check == LEAK_CHECK_FULL && v->leak_blocks[MT_LEAK_REACHABLE] &&
@@ -279,6 +296,32 @@ static void print_leak_summary(const struct text *t, const struct report_view *v
         say(t, "To see them, rerun with: --leak-check=full --show-leak-kinds=all");
     }
     blank(t);
+}
+
+/* valgrind -v's list of the suppressions used, before the ERROR SUMMARY. valgrind prefixes
+ * these with --PID--; here they keep the ==PID== of every report line, so whatever strips
+ * the report from a program's stderr strips them too. */
+static void print_used_suppressions(const struct text *t, const struct report_view *v)
+{
+    for (size_t i = 0; i < v->nused; i++) {
+        const struct suppression_use *u = &v->used[i];
+        fprintf(t->out, "==%ld== used_suppression: %6ld %s %s:%d", t->pid, u->count, u->name,
+                u->file, u->line);
+        if (u->blocks)
+            fprintf(t->out, " suppressed: %s bytes in %s blocks", N(u->bytes), N(u->blocks));
+        fputc('\n', t->out);
+    }
+}
+
+static void print_error_summary(const struct text *t, const struct report_view *v)
+{
+    print_used_suppressions(t, v);
+    say(t, "ERROR SUMMARY: %s errors from %s contexts (suppressed: %s from %s)",
+        N((uint64_t)v->errors), N((uint64_t)v->errors), N((uint64_t)v->suppressed_errors),
+        N((uint64_t)v->suppressed_errors));
+    if (v->opts->baseline_path)
+        say(t, "BASELINE: %s errors known from %s (not counted), %s new", N((uint64_t)v->known_errors),
+            v->opts->baseline_path, N((uint64_t)v->errors));
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -293,7 +336,8 @@ void render_text(FILE *out, const struct report_view *v)
     if (!o->quiet)
         print_banner(&t, log);
     for (size_t i = 0; i < log->nerrors; i++)
-        print_error(&t, v, &log->errors[i]);
+        if (!v->error_suppressed_by || !v->error_suppressed_by[i])
+            print_error(&t, v, i);
     if (v->truncated) {
         say(&t, "warning: event log truncated (the process died before memtrace finished "
             "writing it); showing what was recorded");
@@ -310,6 +354,5 @@ void render_text(FILE *out, const struct report_view *v)
         blank(&t);
     }
     if (!o->quiet)
-        say(&t, "ERROR SUMMARY: %s errors from %s contexts", N((uint64_t)v->errors),
-            N((uint64_t)v->errors));
+        print_error_summary(&t, v);
 }

@@ -2,7 +2,9 @@
  * then render the text report and (optionally) the JSON report from the same view. */
 #include "report.h"
 
+#include "baseline.h"
 #include "eventlog_read.h"
+#include "suppress.h"
 #include "symbolize.h"
 
 #include <errno.h>
@@ -65,19 +67,45 @@ static int cmp_leak(const void *a, const void *b, void *arg)
     return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
 }
 
+/* One error that would count: it does unless suppressed or known from the baseline. */
+static void count_error(struct report_view *v, const char *suppressed_by, bool known)
+{
+    if (suppressed_by)
+        v->suppressed_errors++;
+    else if (known)
+        v->known_errors++;
+    else
+        v->errors++;
+}
+
+static void count_runtime_errors(struct report_view *v)
+{
+    for (size_t i = 0; i < v->log->nerrors; i++)
+        count_error(v, v->error_suppressed_by ? v->error_suppressed_by[i] : NULL,
+                    v->error_known && v->error_known[i]);
+}
+
+/* Suppressed loss records leave the leak classes for "suppressed", as in valgrind's LEAK
+ * SUMMARY; in use at exit still holds them. */
 static void count_leaks(struct report_view *v)
 {
     const struct mt_log *log = v->log;
     uint64_t bytes = 0, blocks = 0;
     for (size_t i = 0; i < log->nleaks; i++) {
         const struct mt_leak *l = &log->leaks[i];
-        v->leak_bytes[l->cls] = sat_add(v->leak_bytes[l->cls], l->bytes);
-        v->leak_blocks[l->cls] = sat_add(v->leak_blocks[l->cls], l->blocks);
+        const char *supp = v->leak_suppressed_by ? v->leak_suppressed_by[i] : NULL;
         bytes = sat_add(bytes, l->bytes);
         blocks = sat_add(blocks, l->blocks);
+        if (supp) {
+            v->suppressed_bytes = sat_add(v->suppressed_bytes, l->bytes);
+            v->suppressed_blocks = sat_add(v->suppressed_blocks, l->blocks);
+        } else {
+            v->leak_bytes[l->cls] = sat_add(v->leak_bytes[l->cls], l->bytes);
+            v->leak_blocks[l->cls] = sat_add(v->leak_blocks[l->cls], l->blocks);
+        }
         if (v->opts->leak_check == LEAK_CHECK_FULL &&
             (v->opts->errors_for_leak_kinds & (1u << l->cls)))
-            v->errors++;
+            count_error(v, supp, v->leak_known && v->leak_known[i]);
     }
     /* Without a summary record (a truncated log), the loss records are all we know. */
     v->in_use_bytes = log->summary.present ? log->summary.live_bytes : bytes;
@@ -106,7 +134,8 @@ static bool resolve(struct resolver *r, uint32_t id, bool exact)
                        exact ? &r->v->exact[i] : &r->v->plain[i]);
 }
 
-/* Symbolizes exactly the stacks the renderers can print. */
+/* Symbolizes the stacks the renderers can print, and every loss record's: suppressions and
+ * the baseline match records that are not listed too. */
 static bool resolve_stacks(struct resolver *r)
 {
     const struct mt_log *log = r->v->log;
@@ -117,7 +146,7 @@ static bool resolve_stacks(struct resolver *r)
             return false;
     }
     for (size_t i = 0; i < log->nleaks; i++)
-        if (report_view_lists_leak(r->v, &log->leaks[i]) && !resolve(r, log->leaks[i].stack, false))
+        if (!resolve(r, log->leaks[i].stack, false))
             return false;
     return true;
 }
@@ -131,6 +160,12 @@ static void free_view(struct report_view *v)
     free(v->plain);
     free(v->exact);
     free(v->leak_order);
+    free(v->error_suppressed_by);
+    free(v->leak_suppressed_by);
+    free(v->error_known);
+    free(v->leak_known);
+    free(v->used);
+    supp_set_free(v->supps);
     sym_free(v->sym);
 }
 
@@ -145,11 +180,38 @@ static void find_guard_mode(const struct mt_log *log, char *out, size_t size)
     snprintf(out, size, "%.*s", found ? (int)strcspn(found, " ") : 4, found ? found : "auto");
 }
 
+/* Suppressions and baseline, read before anything is symbolized. False after the line
+ * saying which file is broken. */
+static bool read_inputs(struct report_view *v, struct baseline **base)
+{
+    *base = NULL;
+    if (!(v->supps = supp_load(v->opts)))
+        return false;
+    if (v->opts->baseline_path && !(*base = baseline_load(v->opts->baseline_path))) {
+        supp_set_free(v->supps);
+        return false;
+    }
+    return true;
+}
+
+/* Marks suppressed and known errors, then counts. */
+static bool classify(struct report_view *v, const struct baseline *base)
+{
+    if (!supp_apply(v->supps, v) || (base && !baseline_apply(base, v)))
+        return false;
+    count_runtime_errors(v);
+    count_leaks(v);
+    return true;
+}
+
+/* False after one line on stderr: a broken suppressions file or baseline, or no memory. */
 static bool build_view(struct report_view *v, const struct mt_log *log,
                        const struct report_options *opts)
 {
-    *v = (struct report_view){ .log = log, .opts = opts, .truncated = !log->ended,
-                               .errors = (long)log->nerrors };
+    struct baseline *base;
+    *v = (struct report_view){ .log = log, .opts = opts, .truncated = !log->ended };
+    if (!read_inputs(v, &base))
+        return false;
     size_t ns = log->nstacks + 1;
     v->plain = calloc(ns, sizeof *v->plain);
     v->exact = calloc(ns, sizeof *v->exact);
@@ -160,18 +222,21 @@ static bool build_view(struct report_view *v, const struct mt_log *log,
     bool ok = v->plain && v->exact && v->leak_order && r.sym && r.done && resolve_stacks(&r);
     v->sym = r.sym; /* owns the frames' strings: freed with the view */
     free(r.done);
-    if (!ok) {
-        free_view(v);
-        return false;
+    if (ok) {
+        find_guard_mode(log, v->guard_mode, sizeof v->guard_mode);
+        for (size_t i = 0; i < log->nmappings; i++)
+            v->mapped_bytes += log->mappings[i].len;
+        for (size_t i = 0; i < log->nleaks; i++)
+            v->leak_order[i] = i;
+        qsort_r(v->leak_order, log->nleaks, sizeof *v->leak_order, cmp_leak, log->leaks);
+        ok = classify(v, base);
     }
-    find_guard_mode(log, v->guard_mode, sizeof v->guard_mode);
-    for (size_t i = 0; i < log->nmappings; i++)
-        v->mapped_bytes += log->mappings[i].len;
-    for (size_t i = 0; i < log->nleaks; i++)
-        v->leak_order[i] = i;
-    qsort_r(v->leak_order, log->nleaks, sizeof *v->leak_order, cmp_leak, log->leaks);
-    count_leaks(v);
-    return true;
+    baseline_free(base);
+    if (!ok) {
+        fprintf(stderr, "memtrace: %s: out of memory while symbolizing\n", log->path);
+        free_view(v);
+    }
+    return ok;
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -248,17 +313,25 @@ static bool close_output(struct output *o)
 /* Public interface                                                                       */
 /* ------------------------------------------------------------------------------------- */
 
+/* The formats beside text and JSON, each written when its path is set (report_options). */
+enum { FMT_XML, FMT_SARIF, FMT_MARKDOWN, FMT_COUNT };
+static void (*const format_renderer[FMT_COUNT])(FILE *, const struct report_view *) = {
+    render_xml, render_sarif, render_markdown,
+};
+
 static int render(const struct mt_log *log, const struct report_options *opts,
-                  struct output *text, struct output *json, struct report_result *result)
+                  struct output *text, struct output *json, struct output *formats,
+                  struct report_result *result)
 {
     struct report_view v;
-    if (!build_view(&v, log, opts)) {
-        fprintf(stderr, "memtrace: %s: out of memory while symbolizing\n", log->path);
-        return 2;
-    }
+    if (!build_view(&v, log, opts))
+        return 2; /* it said why */
     render_text(text->f, &v);
     if (json->f)
         render_json(json->f, &v);
+    for (int i = 0; i < FMT_COUNT; i++)
+        if (formats[i].f)
+            format_renderer[i](formats[i].f, &v);
     if (v.truncated && text->name) /* the warning in the report file is easy to miss */
         fprintf(stderr, "memtrace: warning: %s: event log truncated (the process died before "
                 "memtrace finished writing it); showing what was recorded\n", log->path);
@@ -288,16 +361,23 @@ int report_log(const char *log_path, const struct report_options *opts,
         mt_log_free(&log);
         return 0;
     }
-    struct output text = { 0 }, json = { 0 };
-    int rc = 2;
-    if (open_output(&text, opts->text_path, log.pid) &&
-        (!opts->json_path || open_output(&json, opts->json_path, log.pid)))
-        rc = render(&log, opts, &text, &json, result);
+    struct output text = { 0 }, json = { 0 }, formats[FMT_COUNT] = { { 0 } };
+    const char *format_path[FMT_COUNT] = { opts->xml_path, opts->sarif_path, opts->markdown_path };
+    bool opened = open_output(&text, opts->text_path, log.pid) &&
+                  (!opts->json_path || open_output(&json, opts->json_path, log.pid));
+    for (int i = 0; opened && i < FMT_COUNT; i++)
+        opened = !format_path[i] || open_output(&formats[i], format_path[i], log.pid);
+    int rc = opened ? render(&log, opts, &text, &json, formats, result) : 2;
     if (!close_output(&text))
         rc = 2;
     if (json.f && !close_output(&json))
         rc = 2;
     free(json.name);
+    for (int i = 0; i < FMT_COUNT; i++) {
+        if (formats[i].f && !close_output(&formats[i]))
+            rc = 2;
+        free(formats[i].name);
+    }
     mt_log_free(&log);
     return rc;
 }

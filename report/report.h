@@ -47,7 +47,8 @@ struct report_result {
 void report_options_init(struct report_options *opts);
 
 /* Renders the report of one log. Returns 0, or 2 after printing one line on stderr when
- * the log cannot be opened or is not a memtrace log at all. A truncated log is rendered
+ * the log cannot be opened or is not a memtrace log at all, or when a suppressions file or
+ * the baseline cannot be read or is malformed (docs/suppressions.md, docs/ci.md). A truncated log is rendered
  * (returns 0, result->log_truncated set, a warning line printed). */
 int report_log(const char *log_path, const struct report_options *opts,
                struct report_result *result);
@@ -69,6 +70,7 @@ struct mt_log;
 struct mt_leak;
 struct sym_stack;
 struct symbolizer;
+struct supp_set;
 
 /* One suppression that matched something in this log: valgrind's suppcounts. */
 struct suppression_use {
@@ -76,6 +78,7 @@ struct suppression_use {
     const char *file;              /* where it was read */
     int line;
     long count;                    /* errors and loss records it suppressed */
+    uint64_t bytes, blocks;        /* of the loss records it suppressed */
 };
 
 struct report_view {
@@ -84,7 +87,8 @@ struct report_view {
     struct sym_stack *plain;      /* per log stack index: every pc looked up at pc-1 */
     struct sym_stack *exact;      /* per log stack index: frame 0 looked up at its own pc */
     size_t *leak_order;           /* indices of log->leaks, biggest total first */
-    long errors;                  /* runtime errors + counted loss records */
+    long errors;                  /* runtime errors + counted loss records, less the
+                                   * suppressed and (with a baseline) the known ones */
     uint64_t leak_bytes[4];       /* per enum mt_leak_class */
     uint64_t leak_blocks[4];
     uint64_t in_use_bytes, in_use_blocks;
@@ -99,6 +103,9 @@ struct report_view {
     struct suppression_use *used;      /* suppressions that matched, with counts, in file order */
     size_t nused;
     uint64_t suppressed_bytes, suppressed_blocks;
+    long suppressed_errors;            /* would have counted in `errors`, but suppressed */
+    long known_errors;                 /* would have counted in `errors`, but in the baseline */
+    struct supp_set *supps;            /* owns the names in used[] and *_suppressed_by */
     uint64_t mapped_bytes;        /* regions the program mmap'd and never unmapped */
     struct symbolizer *sym;       /* owns the strings of the symbolized frames */
 };
@@ -111,5 +118,8 @@ bool report_view_lists_leak(const struct report_view *v, const struct mt_leak *l
 
 void render_text(FILE *out, const struct report_view *v);
 void render_json(FILE *out, const struct report_view *v);
+void render_xml(FILE *out, const struct report_view *v);      /* valgrind XML, protocol 4 */
+void render_sarif(FILE *out, const struct report_view *v);    /* SARIF 2.1.0 */
+void render_markdown(FILE *out, const struct report_view *v); /* for a bug ticket */
 
 #endif

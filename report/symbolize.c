@@ -325,14 +325,19 @@ static Dwfl_Module *report_module(Dwfl *dwfl, const struct mt_module *lm)
     return mod;
 }
 
+/* Among aliases, as valgrind chooses: global over weak over local, the default version
+ * (`@@`) over an old one (`@`), fewer leading underscores (`malloc`, not `__libc_malloc`);
+ * cmp_sym then takes the alphabetically first (a C1 constructor over its C2 twin). */
 static unsigned symbol_rank(const GElf_Sym *s, const char *name)
 {
     unsigned bind = GELF_ST_BIND(s->st_info);
     unsigned r = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+    const char *at = strchr(name, '@');
+    unsigned old_version = at && at[1] != '@';
     unsigned underscores = 0;
     while (name[underscores] == '_' && underscores < 3)
         underscores++;
-    return r * 4 + underscores; /* prefer `malloc` over `__libc_malloc` at one address */
+    return r * 8 + old_version * 4 + underscores;
 }
 
 static int cmp_sym(const void *a, const void *b)
@@ -340,7 +345,9 @@ static int cmp_sym(const void *a, const void *b)
     const struct elf_sym *x = a, *y = b;
     if (x->lo != y->lo)
         return x->lo < y->lo ? -1 : 1;
-    return x->rank < y->rank ? -1 : x->rank > y->rank;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    return strcmp(x->name, y->name);
 }
 
 /* Sorted, one entry per address (the preferred alias, spanning the largest size). */
@@ -537,6 +544,17 @@ static const char *die_function(struct symbolizer *sym, Dwarf_Die *die)
     return name ? intern_name(sym, name) : intern(sym, dwarf_diename(die));
 }
 
+/* The raw name of a subprogram or inlined call: its linkage name (mangled, for C++ and for
+ * C functions with an asm label) or else its plain name. */
+static const char *die_linkage(struct symbolizer *sym, Dwarf_Die *die)
+{
+    Dwarf_Attribute attr;
+    const char *name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
+    if (!name)
+        name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
+    return intern(sym, name ? name : dwarf_diename(die));
+}
+
 /* Where the inlined call INL was made: its DW_AT_call_file and DW_AT_call_line. */
 static void call_site(struct symbolizer *sym, Dwarf_Die *inl, struct sym_frame *f)
 {
@@ -599,10 +617,16 @@ static size_t resolve_addr(struct symbolizer *sym, uint64_t addr, struct sym_fra
     for (size_t j = 0; j < n; j++) {
         struct sym_frame *f = &out[j];
         *f = (struct sym_frame){ .module = path, .inlined = j + 1 < n };
-        if (depth)
+        if (depth) {
             f->function = die_function(sym, &chain[depth - 1 - j]);
-        if (!f->function && j + 1 == n)
+            f->linkage = die_linkage(sym, &chain[depth - 1 - j]);
+        }
+        if (j + 1 == n && es)
+            f->symbol = intern(sym, es->name);
+        if (!f->function && j + 1 == n) {
             f->function = symname;
+            f->linkage = f->symbol;
+        }
         if (j == 0)
             line_of(sym, m->mod, addr, f);
         else

@@ -18,6 +18,10 @@ struct mt_log;
 struct sym_frame {
     uint64_t pc;            /* as logged: a return address, or the faulting instruction */
     const char *function;   /* demangled; NULL when unknown */
+    const char *linkage;    /* raw DWARF name, mangled for C++ (what valgrind's fun: lines
+                             * match); NULL when unknown */
+    const char *symbol;     /* raw symbol-table name of the real function, e.g.
+                             * pthread_create@@GLIBC_2.34; NULL for inlined frames */
     const char *file;       /* as the debug info names it; NULL when unknown */
     unsigned line;          /* 0 when unknown */
     const char *module;     /* path of the logged module; NULL when no module holds pc */

@@ -359,6 +359,7 @@ static void exit_sequence(uintptr_t stack_from, const void *regs, size_t regs_si
         __atomic_load_n(&rt.state, __ATOMIC_ACQUIRE) != RUNTIME_READY)
         return;
     runtime_thread.busy = 1;         /* from here on, allocations are not ours to judge */
+    eventlog_write_modules();        /* libraries loaded since: their stacks need them */
     heap_check_all();
     heap_totals(&totals);            /* the scan retakes them with the world stopped */
     if (runtime_options.leak_check != 0) {
