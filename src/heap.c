@@ -588,11 +588,16 @@ bool heap_check_unmap(void *addr, size_t len, bool is_mprotect)
 
 static void check_live_block(const struct block *b, void *ctx)
 {
+    struct guard_info info;
     (void)ctx;
-    if (b->state == BLOCK_FREED && !(b->flags & BLOCK_GUARDED))
+    if (b->flags & BLOCK_GUARDED) {
+        if (b->state == BLOCK_LIVE && !guard_check((const void *)b->addr, &info))
+            report_guard_free(GUARD_FREE_CANARY_CORRUPT, b->addr, (enum alloc_kind)b->kind, 0, &info);
+    } else if (b->state == BLOCK_FREED) {
         check_free_pattern(b);
-    else if (!(b->flags & BLOCK_GUARDED))
+    } else {
         check_redzones(b, 0);
+    }
 }
 
 void heap_check_all(void)
