@@ -188,10 +188,16 @@ static int render_logs(const struct options *opts, const struct launch_result *r
     return errors > 0;
 }
 
-static void remove_logs(const struct launch_result *run, const char *dir)
+/* The logs are removed unless the user asked to keep them (--event-log). */
+static void finish_logs(struct launch_result *run, const char *dir, bool keep)
 {
-    for (int i = 0; i < run->nlogs; i++)
-        unlink(run->logs[i]);
+    for (int i = 0; i < run->nlogs; i++) {
+        if (!keep)
+            unlink(run->logs[i]);
+        free(run->logs[i]);
+    }
+    free(run->logs);
+    run->logs = NULL;
     rmdir(dir);
 }
 
@@ -248,10 +254,7 @@ static int command_run(int argc, char **argv)
         fprintf(stderr, "memtrace: the program left no event log (did it replace its "
                         "environment, or is it not dynamically linked?)\n");
     int found_errors = render_logs(&opts, &run);
-    if (!opts.event_log[0])
-        remove_logs(&run, dir);
-    else
-        rmdir(dir);
+    finish_logs(&run, dir, opts.event_log[0] != '\0');
     if (opts.error_exitcode && found_errors)
         return opts.error_exitcode;
     return pass_on_exit(&run);
