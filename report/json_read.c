@@ -1,5 +1,6 @@
 /* json_read.c — recursive descent over a bounded text; the first error wins and unwinds. */
 #include "json_read.h"
+#include "textfile.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -359,32 +360,9 @@ struct json *json_parse(const char *text, size_t len, char *err, size_t errsize)
 
 struct json *json_read_file(const char *path, char *err, size_t errsize)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errsize, "%s", strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *text = malloc(cap);
-    while (text) {
-        len += fread(text + len, 1, cap - len, f);
-        if (len < cap || ferror(f) || cap > JSON_MAX_BYTES)
-            break;
-        char *t = realloc(text, cap * 2);
-        if (!t) {
-            free(text);
-            text = NULL;
-            break;
-        }
-        text = t;
-        cap *= 2;
-    }
-    bool bad = !text || ferror(f) || len > JSON_MAX_BYTES;
-    if (bad)
-        snprintf(err, errsize, "%s", !text ? strerror(ENOMEM) : ferror(f) ? strerror(EIO)
-                                                                          : "larger than 1 GiB");
-    fclose(f);
-    struct json *v = bad ? NULL : json_parse(text, len, err, errsize);
+    size_t len;
+    char *text = textfile_read(path, JSON_MAX_BYTES, &len, err, errsize);
+    struct json *v = text ? json_parse(text, len, err, errsize) : NULL;
     free(text);
     return v;
 }

@@ -10,6 +10,7 @@
 #include "eventlog_read.h"
 #include "report.h"
 #include "symbolize.h"
+#include "textfile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -433,24 +434,14 @@ bool supp_parse(struct supp_set *set, const char *name, const char *text, size_t
 
 bool supp_read_file(struct supp_set *set, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    struct stat st;
-    if (!f || fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "memtrace: cannot read suppressions file %s: %s\n", path,
-                f ? (S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno)) : strerror(errno));
-        if (f)
-            fclose(f);
+    char err[128];
+    size_t len;
+    char *text = textfile_read(path, SUPP_MAX_FILE_BYTES, &len, err, sizeof err);
+    if (!text) {
+        fprintf(stderr, "memtrace: cannot read suppressions file %s: %s\n", path, err);
         return false;
     }
-    char *text = malloc(SUPP_MAX_FILE_BYTES + 1);
-    size_t len = text ? fread(text, 1, SUPP_MAX_FILE_BYTES + 1, f) : 0;
-    bool ok = text && !ferror(f) && len <= SUPP_MAX_FILE_BYTES;
-    if (!ok)
-        fprintf(stderr, "memtrace: cannot read suppressions file %s: %s\n", path,
-                !text ? strerror(ENOMEM) : len > SUPP_MAX_FILE_BYTES ? "larger than 64 MiB"
-                                                                     : strerror(EIO));
-    fclose(f);
-    ok = ok && supp_parse(set, path, text, len);
+    bool ok = supp_parse(set, path, text, len);
     free(text);
     return ok;
 }

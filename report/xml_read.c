@@ -1,5 +1,6 @@
 /* xml_read.c — recursive descent over a bounded text; the first error wins and unwinds. */
 #include "xml_read.h"
+#include "textfile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -348,33 +349,10 @@ struct xml_node *xml_parse(const char *text, size_t len, char *err, size_t errsi
 
 struct xml_node *xml_read_file(const char *path, char *err, size_t errsize)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errsize, "%s", strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        len += fread(buf + len, 1, cap - len, f);
-        if (len < cap || ferror(f) || cap > XML_MAX_BYTES)
-            break;
-        char *t = realloc(buf, cap * 2);
-        if (!t) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = t;
-        cap *= 2;
-    }
-    bool bad = !buf || ferror(f) || len > XML_MAX_BYTES;
-    if (bad)
-        snprintf(err, errsize, "%s", !buf ? strerror(ENOMEM) : ferror(f) ? strerror(EIO)
-                                                                         : "larger than 1 GiB");
-    fclose(f);
-    struct xml_node *root = bad ? NULL : xml_parse(buf, len, err, errsize);
-    free(buf);
+    size_t len;
+    char *text = textfile_read(path, XML_MAX_BYTES, &len, err, errsize);
+    struct xml_node *root = text ? xml_parse(text, len, err, errsize) : NULL;
+    free(text);
     return root;
 }
 

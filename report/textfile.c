@@ -1,0 +1,50 @@
+/* textfile.c — whole-file reads with a bound (see textfile.h). */
+#include "textfile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+char *textfile_read(const char *path, size_t max_bytes, size_t *len, char *err, size_t errsize)
+{
+    struct stat st;
+    FILE *f = fopen(path, "r");
+    if (!f || fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
+        snprintf(err, errsize, "%s", f && S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
+        if (f)
+            fclose(f);
+        return NULL;
+    }
+    size_t cap = 1 << 16, have = 0;
+    char *text = malloc(cap + 1);
+    while (text) {
+        have += fread(text + have, 1, cap - have, f);
+        if (have < cap || ferror(f) || have > max_bytes)
+            break;
+        char *bigger = realloc(text, cap * 2 + 1);
+        if (!bigger) {
+            free(text);
+            text = NULL;
+            break;
+        }
+        text = bigger;
+        cap *= 2;
+    }
+    const char *why = !text ? strerror(ENOMEM) : ferror(f) ? strerror(EIO) : NULL;
+    char too_big[48];
+    if (!why && have > max_bytes) {
+        snprintf(too_big, sizeof too_big, "larger than %zu MiB", max_bytes >> 20);
+        why = too_big;
+    }
+    fclose(f);
+    if (why) {
+        snprintf(err, errsize, "%s", why);
+        free(text);
+        return NULL;
+    }
+    text[have] = '\0';
+    *len = have;
+    return text;
+}
