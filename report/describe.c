@@ -54,6 +54,35 @@ size_t describe_utf8_len(const unsigned char *s)
     return n;
 }
 
+/* A JSON string. Bytes that are not UTF-8 become \u00XX (the byte's value) so any path or
+ * argument survives as valid JSON. */
+void describe_json_string(FILE *o, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    fputc('"', o);
+    while (*s) {
+        size_t n = describe_utf8_len(s);
+        if (*s == '"' || *s == '\\') {
+            fputc('\\', o);
+            fputc(*s, o);
+        } else if (*s == '\n') {
+            fputs("\\n", o);
+        } else if (*s == '\t') {
+            fputs("\\t", o);
+        } else if (*s == '\r') {
+            fputs("\\r", o);
+        } else if (*s < 0x20 || *s == 0x7f || n == 0) {
+            fprintf(o, "\\u%04x", *s);
+        } else {
+            fwrite(s, 1, n, o);
+            s += n;
+            continue;
+        }
+        s++;
+    }
+    fputc('"', o);
+}
+
 /* ------------------------------------------------------------------------------------- */
 /* Runtime errors                                                                         */
 /* ------------------------------------------------------------------------------------- */

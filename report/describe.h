@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct mt_error;
 struct mt_leak;
@@ -26,6 +27,8 @@ struct dnum describe_count(uint64_t v);
 /* Length of the well-formed UTF-8 sequence at S (no overlongs, surrogates, code points past
  * U+10FFFF), or 0 when S does not start one. */
 size_t describe_utf8_len(const unsigned char *s);
+/* Writes str as a JSON string literal (non-UTF-8 bytes as \u00XX). */
+void describe_json_string(FILE *o, const char *str);
 
 /* ---- Runtime errors ------------------------------------------------------------------- */
 

@@ -2,6 +2,7 @@
  * keys are only added when the log has the data (absent means unknown), runtime errors
  * come first in log order, then the listed loss records biggest first. One error per line
  * so the file also diffs and greps well. */
+#include "describe.h"
 #include "report.h"
 
 #include "eventlog_read.h"
@@ -13,59 +14,7 @@
 /* Strings                                                                                */
 /* ------------------------------------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence at S (no overlongs, surrogates or code points
- * past U+10FFFF), or 0. */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    else
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return n;
-}
-
-/* A JSON string. Bytes that are not UTF-8 become \u00XX (the byte's value) so any path or
- * argument survives as valid JSON. */
-static void jstr(FILE *o, const char *str)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    fputc('"', o);
-    while (*s) {
-        size_t n = utf8_len(s);
-        if (*s == '"' || *s == '\\') {
-            fputc('\\', o);
-            fputc(*s, o);
-        } else if (*s == '\n') {
-            fputs("\\n", o);
-        } else if (*s == '\t') {
-            fputs("\\t", o);
-        } else if (*s == '\r') {
-            fputs("\\r", o);
-        } else if (*s < 0x20 || *s == 0x7f || n == 0) {
-            fprintf(o, "\\u%04x", *s);
-        } else {
-            fwrite(s, 1, n, o);
-            s += n;
-            continue;
-        }
-        s++;
-    }
-    fputc('"', o);
-}
+#define jstr describe_json_string
 
 static void jkey(FILE *o, const char *key)
 {

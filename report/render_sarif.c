@@ -111,30 +111,6 @@ struct jw {
     bool has_item[JW_MAX_DEPTH];  /* per open container: something written already */
 };
 
-static void jstring(FILE *o, const char *str)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    fputc('"', o);
-    while (*s) {
-        size_t n = describe_utf8_len(s);
-        if (*s == '"' || *s == '\\') {
-            fputc('\\', o);
-            fputc(*s, o);
-        } else if (*s == '\n') {
-            fputs("\\n", o);
-        } else if (*s == '\t') {
-            fputs("\\t", o);
-        } else if (*s < 0x20 || *s == 0x7f || n == 0) {
-            fprintf(o, "\\u%04x", *s); /* control characters, and bytes that are not UTF-8 */
-        } else {
-            fwrite(s, 1, n, o);
-            s += n;
-            continue;
-        }
-        s++;
-    }
-    fputc('"', o);
-}
 
 /* Starts a member (KEY non-NULL) or an array element. */
 static void jitem(struct jw *w, const char *key)
@@ -142,7 +118,7 @@ static void jitem(struct jw *w, const char *key)
     fprintf(w->o, "%s\n%*s", w->has_item[w->depth] ? "," : "", 2 * w->depth, "");
     w->has_item[w->depth] = true;
     if (key) {
-        jstring(w->o, key);
+        describe_json_string(w->o, key);
         fputs(": ", w->o);
     }
 }
@@ -168,7 +144,7 @@ static void jclose(struct jw *w, char bracket)
 static void jstr(struct jw *w, const char *key, const char *value)
 {
     jitem(w, key);
-    jstring(w->o, value);
+    describe_json_string(w->o, value);
 }
 
 static void jint(struct jw *w, const char *key, long long value)

@@ -3,6 +3,7 @@
  * first, then the heap summary, the loss records and the leak and error summaries. */
 #include "report.h"
 
+#include "describe.h"
 #include "eventlog_read.h"
 #include "suppress.h"
 #include "symbolize.h"
@@ -32,25 +33,7 @@ static void blank(const struct text *t)
 }
 
 /* Valgrind prints counts with thousands separators: 1,088 bytes. */
-struct num {
-    char s[32];
-};
-
-static struct num commas(uint64_t v)
-{
-    char digits[24];
-    struct num n;
-    int len = snprintf(digits, sizeof digits, "%" PRIu64, v), o = 0;
-    for (int i = 0; i < len; i++) {
-        if (i && (len - i) % 3 == 0)
-            n.s[o++] = ',';
-        n.s[o++] = digits[i];
-    }
-    n.s[o] = '\0';
-    return n;
-}
-
-#define N(v) (commas(v).s)
+#define N(v) (describe_count(v).s)
 
 /* ------------------------------------------------------------------------------------- */
 /* Stacks                                                                                 */
