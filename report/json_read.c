@@ -52,29 +52,6 @@ static bool literal(struct parser *ps, const char *word)
 /* Strings                                                                                */
 /* ------------------------------------------------------------------------------------- */
 
-struct buf {
-    char *s;
-    size_t n, cap;
-};
-
-static bool put(struct buf *b, const char *bytes, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 32;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s)
-            return false;
-        b->s = s;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, bytes, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-    return true;
-}
-
 static int hex4(const char *p)
 {
     int v = 0;
@@ -114,7 +91,7 @@ static size_t utf8_encode(unsigned cp, char *out)
 }
 
 /* A \u escape at ps->p (just after the `u`), with its low surrogate if it has one. */
-static bool unicode_escape(struct parser *ps, struct buf *b)
+static bool unicode_escape(struct parser *ps, struct textbuf *b)
 {
     if (ps->end - ps->p < 4 || hex4(ps->p) < 0)
         return fail(ps, "bad \\u escape");
@@ -134,12 +111,12 @@ static bool unicode_escape(struct parser *ps, struct buf *b)
     char out[4];
     if (cp >= 0x80 && cp <= 0xFF) { /* render_json's spelling of a raw byte */
         out[0] = (char)cp;
-        return put(b, out, 1) || fail(ps, "out of memory");
+        return textbuf_put(b, out, 1) || fail(ps, "out of memory");
     }
-    return put(b, out, utf8_encode(cp, out)) || fail(ps, "out of memory");
+    return textbuf_put(b, out, utf8_encode(cp, out)) || fail(ps, "out of memory");
 }
 
-static bool escape(struct parser *ps, struct buf *b)
+static bool escape(struct parser *ps, struct textbuf *b)
 {
     if (ps->p >= ps->end)
         return fail(ps, "unterminated string");
@@ -147,7 +124,7 @@ static bool escape(struct parser *ps, struct buf *b)
     const char *simple = strchr("\"\\/bfnrt", c);
     if (c && simple) {
         static const char decoded[] = "\"\\/\b\f\n\r\t";
-        return put(b, &decoded[simple - "\"\\/bfnrt"], 1) || fail(ps, "out of memory");
+        return textbuf_put(b, &decoded[simple - "\"\\/bfnrt"], 1) || fail(ps, "out of memory");
     }
     if (c == 'u')
         return unicode_escape(ps, b);
@@ -157,14 +134,14 @@ static bool escape(struct parser *ps, struct buf *b)
 /* The string at ps->p (its opening quote), malloc'd into *out. */
 static bool string(struct parser *ps, char **out)
 {
-    struct buf b = { 0 };
+    struct textbuf b = { 0 };
     ps->p++;
-    bool ok = put(&b, "", 0) || fail(ps, "out of memory");
+    bool ok = textbuf_put(&b, "", 0) || fail(ps, "out of memory");
     while (ok) {
         const char *run = ps->p;
         while (ps->p < ps->end && *ps->p != '"' && *ps->p != '\\' && (unsigned char)*ps->p >= 0x20)
             ps->p++;
-        if (!put(&b, run, (size_t)(ps->p - run))) {
+        if (!textbuf_put(&b, run, (size_t)(ps->p - run))) {
             ok = fail(ps, "out of memory");
         } else if (ps->p >= ps->end) {
             ok = fail(ps, "unterminated string");

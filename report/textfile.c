@@ -48,3 +48,21 @@ char *textfile_read(const char *path, size_t max_bytes, size_t *len, char *err, 
     *len = have;
     return text;
 }
+
+bool textbuf_put(struct textbuf *b, const char *bytes, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 32;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s)
+            return false;
+        b->s = s;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, bytes, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+    return true;
+}

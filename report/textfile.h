@@ -1,13 +1,23 @@
-/* textfile.h — reads a whole input file (a baseline, a valgrind XML file, a suppression
- * file) into memory, refusing directories and files above a size bound, so that every
- * reader of the reporter parses from one buffer and none can be made to read forever. */
+/* textfile.h — text input for the reporter's readers: a whole file (a baseline, a valgrind
+ * XML file, a suppression file) read into memory, refusing directories and files above a
+ * size bound, so that none can be made to read forever; and a growing string buffer. */
 #ifndef MEMTRACE_TEXTFILE_H
 #define MEMTRACE_TEXTFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The contents of path (NUL-terminated; *len without the NUL), or NULL with the reason in
  * err ("is a directory", "larger than N MiB", strerror). Free it with free(). */
 char *textfile_read(const char *path, size_t max_bytes, size_t *len, char *err, size_t errsize);
+
+/* A growing NUL-terminated string, as the readers build their text values. */
+struct textbuf {
+    char *s;
+    size_t n, cap;
+};
+
+/* Appends n bytes; false when out of memory (the buffer is left as it was). */
+bool textbuf_put(struct textbuf *b, const char *bytes, size_t n);
 
 #endif

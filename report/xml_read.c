@@ -76,29 +76,6 @@ static bool skip_markup(struct parser *ps)
 /* Text                                                                                   */
 /* ------------------------------------------------------------------------------------- */
 
-struct buf {
-    char *s;
-    size_t n, cap;
-};
-
-static bool put(struct buf *b, const char *bytes, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 32;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s)
-            return false;
-        b->s = s;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, bytes, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-    return true;
-}
-
 static size_t utf8_encode(unsigned long cp, char *out)
 {
     if (cp < 0x80) {
@@ -124,7 +101,7 @@ static size_t utf8_encode(unsigned long cp, char *out)
 }
 
 /* An entity at ps->p (its `&`). */
-static bool entity(struct parser *ps, struct buf *b)
+static bool entity(struct parser *ps, struct textbuf *b)
 {
     static const struct { const char *name; char c; } named[] = {
         { "lt", '<' }, { "gt", '>' }, { "amp", '&' }, { "quot", '"' }, { "apos", '\'' },
@@ -137,7 +114,7 @@ static bool entity(struct parser *ps, struct buf *b)
     ps->p = semi + 1;
     for (size_t i = 0; i < sizeof named / sizeof *named; i++)
         if (strlen(named[i].name) == len && memcmp(named[i].name, name, len) == 0)
-            return put(b, &named[i].c, 1) || fail(ps, "out of memory");
+            return textbuf_put(b, &named[i].c, 1) || fail(ps, "out of memory");
     if (len < 2 || name[0] != '#')
         return fail(ps, "unknown entity '&%.*s;'", (int)len, name);
     bool hex = name[1] == 'x';
@@ -148,11 +125,11 @@ static bool entity(struct parser *ps, struct buf *b)
     if (!digits[0] || *endp || cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
         return fail(ps, "bad character reference '&%.*s;'", (int)len, name);
     char out[4];
-    return put(b, out, utf8_encode(cp, out)) || fail(ps, "out of memory");
+    return textbuf_put(b, out, utf8_encode(cp, out)) || fail(ps, "out of memory");
 }
 
 /* Character data up to the next `<` (a CDATA section is text too). */
-static bool text(struct parser *ps, struct buf *b)
+static bool text(struct parser *ps, struct textbuf *b)
 {
     while (ps->p < ps->end) {
         if (starts(ps, "<![CDATA[")) {
@@ -160,7 +137,7 @@ static bool text(struct parser *ps, struct buf *b)
             ps->p = s;
             if (!skip_past(ps, "]]>"))
                 return fail(ps, "unterminated CDATA section");
-            if (!put(b, s, (size_t)(ps->p - 3 - s)))
+            if (!textbuf_put(b, s, (size_t)(ps->p - 3 - s)))
                 return fail(ps, "out of memory");
             continue;
         }
@@ -174,7 +151,7 @@ static bool text(struct parser *ps, struct buf *b)
         const char *run = ps->p;
         while (ps->p < ps->end && *ps->p != '<' && *ps->p != '&')
             ps->p++;
-        if (!put(b, run, (size_t)(ps->p - run)))
+        if (!textbuf_put(b, run, (size_t)(ps->p - run)))
             return fail(ps, "out of memory");
     }
     return true;
@@ -271,9 +248,9 @@ static void trim(char *s)
 /* The content of NODE after its start tag, through its end tag. */
 static bool content(struct parser *ps, struct xml_node *node, int depth)
 {
-    struct buf b = { 0 };
+    struct textbuf b = { 0 };
     size_t cap = 0;
-    bool ok = put(&b, "", 0) || fail(ps, "out of memory");
+    bool ok = textbuf_put(&b, "", 0) || fail(ps, "out of memory");
     while (ok) {
         ok = text(ps, &b);
         if (!ok)
