@@ -445,6 +445,7 @@ void leakscan_run(struct pool *pool, const struct scan_caller *caller, struct he
     caller->unlock_all();
     /* Taken with the world stopped, so allocs - frees matches the blocks found live. */
     blocks_totals(&totals->allocs, &totals->frees, &totals->bytes_allocated);
+    caller->while_stopped();
 
     mappings_for_each(add_mapping_root, &s);
     if (read_maps(&s) && snapshot_blocks(&s)) {

@@ -23,6 +23,8 @@ struct scan_caller {
     /* Take and drop every memtrace lock, so that no thread is stopped holding one. */
     void (*lock_all)(void);
     void (*unlock_all)(void);
+    /* Runs once the other threads are stopped: checks that must not race with them. */
+    void (*while_stopped)(void);
 };
 
 /* Classifies every live block and writes the loss records; fills the live and the

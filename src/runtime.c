@@ -360,7 +360,6 @@ static void exit_sequence(uintptr_t stack_from, const void *regs, size_t regs_si
         return;
     runtime_thread.busy = 1;         /* from here on, allocations are not ours to judge */
     eventlog_write_modules();        /* libraries loaded since: their stacks need them */
-    heap_check_all();
     heap_totals(&totals);            /* the scan retakes them with the world stopped */
     if (runtime_options.leak_check != 0) {
         struct scan_caller caller = {
@@ -368,9 +367,11 @@ static void exit_sequence(uintptr_t stack_from, const void *regs, size_t regs_si
             .self_lo = rt.self_lo, .self_hi = rt.self_hi,
             .static_tls_size = rt.static_tls_size,
             .lock_all = lock_everything, .unlock_all = unlock_everything,
+            .while_stopped = heap_check_all,
         };
         leakscan_run(&runtime_pool, &caller, &totals);
     } else {
+        heap_check_all();            /* threads still running may race with it: no scan */
         blocks_for_each(count_live, &totals);
     }
     mappings_for_each(log_mapping, NULL);
