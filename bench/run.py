@@ -602,6 +602,7 @@ def measure_workloads(wls, tools, runs, ctx, results):
                         r = run_proc(rargv, base_env(), ctx["workdir"], timeout=limit)
                         if r.exit_code is not None and r.exit_code in (0, 1) and not r.timed_out:
                             run["report_wall"] = r.wall
+                            run["report_rss_kb"] = r.rss_kb
                     if tool in MEMTRACE_MODES and it == 0:
                         run["summary"] = read_summary(os.path.join(ctx["workdir"], "ev-%s-%s.*.log"
                                                                    % (wl.name, tool)))
@@ -651,6 +652,7 @@ def workload_stats(cell):
         out["run_only"] = statistics.median(max(0.0, r["wall"] - r["report_wall"]) / r["native_wall"]
                                             for r in reps)
         out["report_s"] = statistics.median(r["report_wall"] for r in reps)
+        out["report_rss_mb"] = statistics.median(r.get("report_rss_kb", 0) for r in reps) / 1024
     return out
 
 
@@ -1007,7 +1009,7 @@ def render(results, tools, args, started, elapsed):
             L.append("### Run only vs run + report")
             L.append("")
             L.append("Wall-time ratio of the run alone (total minus the report step, which is "
-                     "timed again on its own right after) and the report's own seconds. memtrace: "
+                     "timed again on its own right after), the report's own time and peak RSS. memtrace: "
                      "`memtrace report LOG` on the run's kept event log; heaptrack: "
                      "`heaptrack_print --print-leaks=1` (peaks, allocators, temporaries off) — "
                      "heaptrack's launcher does not analyse, so its run+report is run × + print.")
@@ -1026,9 +1028,11 @@ def render(results, tools, args, started, elapsed):
                     if f or not st or "run_only" not in st:
                         row += " %s |" % (f or "—")
                     elif t == "heaptrack":
-                        row += " run %s + print %.2f s |" % (fmt_ratio(st["wall"]), st["report_s"])
+                        row += " run %s + print %.2f s, %.0f MB |" % (fmt_ratio(st["wall"]), st["report_s"],
+                                                                    st["report_rss_mb"])
                     else:
-                        row += " run %s, report %.0f ms |" % (fmt_ratio(st["run_only"]), 1000 * st["report_s"])
+                        row += " run %s, report %.0f ms, %.0f MB |" % (fmt_ratio(st["run_only"]),
+                                                                      1000 * st["report_s"], st["report_rss_mb"])
                 L.append(row)
             L.append("")
 
