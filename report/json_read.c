@@ -66,30 +66,6 @@ static int hex4(const char *p)
     return v;
 }
 
-static size_t utf8_encode(unsigned cp, char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | cp >> 6);
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | cp >> 12);
-        out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | cp >> 18);
-    out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* A \u escape at ps->p (just after the `u`), with its low surrogate if it has one. */
 static bool unicode_escape(struct parser *ps, struct textbuf *b)
 {
@@ -113,7 +89,7 @@ static bool unicode_escape(struct parser *ps, struct textbuf *b)
         out[0] = (char)cp;
         return textbuf_put(b, out, 1) || fail(ps, "out of memory");
     }
-    return textbuf_put(b, out, utf8_encode(cp, out)) || fail(ps, "out of memory");
+    return textbuf_put(b, out, textbuf_utf8(cp, out)) || fail(ps, "out of memory");
 }
 
 static bool escape(struct parser *ps, struct textbuf *b)

@@ -20,4 +20,7 @@ struct textbuf {
 /* Appends n bytes; false when out of memory (the buffer is left as it was). */
 bool textbuf_put(struct textbuf *b, const char *bytes, size_t n);
 
+/* Writes code point cp as UTF-8 into out (4 bytes of room); returns the byte count. */
+size_t textbuf_utf8(unsigned long cp, char *out);
+
 #endif

@@ -76,30 +76,6 @@ static bool skip_markup(struct parser *ps)
 /* Text                                                                                   */
 /* ------------------------------------------------------------------------------------- */
 
-static size_t utf8_encode(unsigned long cp, char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | cp >> 6);
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | cp >> 12);
-        out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | cp >> 18);
-    out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* An entity at ps->p (its `&`). */
 static bool entity(struct parser *ps, struct textbuf *b)
 {
@@ -125,7 +101,7 @@ static bool entity(struct parser *ps, struct textbuf *b)
     if (!digits[0] || *endp || cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
         return fail(ps, "bad character reference '&%.*s;'", (int)len, name);
     char out[4];
-    return textbuf_put(b, out, utf8_encode(cp, out)) || fail(ps, "out of memory");
+    return textbuf_put(b, out, textbuf_utf8(cp, out)) || fail(ps, "out of memory");
 }
 
 /* Character data up to the next `<` (a CDATA section is text too). */
