@@ -100,49 +100,16 @@ static void print_headline(const struct text *t, const struct mt_error *e)
     }
 }
 
-/* " Address A is N bytes inside/after/before a block of size S alloc'd|free'd". */
-static void print_block_line(const struct text *t, const struct mt_error *e, bool freed)
-{
-    uint64_t addr = e->has & MT_HAS_ADDR ? e->addr : e->block;
-    const char *state = freed ? "free'd" : "alloc'd";
-    const char *where = "inside";
-    uint64_t dist = addr - e->block;
-    if (addr < e->block) {
-        where = "before";
-        dist = e->block - addr;
-    } else if ((e->has & MT_HAS_SIZE) && dist >= e->size) {
-        where = "after";
-        dist -= e->size;
-    }
-    if (e->has & MT_HAS_SIZE)
-        say(t, " Address 0x%" PRIx64 " is %s bytes %s a block of size %s %s", addr, N(dist),
-            where, N(e->size), state);
-    else
-        say(t, " Address 0x%" PRIx64 " is %s bytes %s a block %s", addr, N(dist), where, state);
-}
-
-/* What valgrind calls the auxiliary description: the block, with its free and alloc stacks. */
+/* What valgrind calls the auxiliary description: the block, with its free and alloc stacks
+ * (the lines are describe.c's, shared with the XML, SARIF and Markdown reports). */
 static void print_aux(const struct text *t, const struct report_view *v, const struct mt_error *e)
 {
-    const struct sym_stack *alloc = report_view_stack(v, e->alloc_stack, false);
-    const struct sym_stack *freed = report_view_stack(v, e->free_stack, false);
-    if (e->has & MT_HAS_BLOCK) {
-        bool is_freed = freed || e->kind == MT_ERR_USE_AFTER_FREE || e->kind == MT_ERR_DOUBLE_FREE;
-        print_block_line(t, e, is_freed);
-        if (!is_freed) {
-            print_stack(t, alloc);
-            return;
-        }
-        print_stack(t, freed);
-    } else if ((e->kind == MT_ERR_INVALID_FREE || e->kind == MT_ERR_DOUBLE_FREE) &&
-               (e->has & MT_HAS_ADDR)) {
-        say(t, " Address 0x%" PRIx64 " is not stack'd, malloc'd or (recently) free'd", e->addr);
-    } else if (e->kind == MT_ERR_INVALID_MUNMAP && (e->has & MT_HAS_ADDR)) {
-        say(t, " Address 0x%" PRIx64 " is not in a region the program mmap'd", e->addr);
-    }
-    if (alloc && alloc->n) {
-        say(t, " Block was alloc'd at");
-        print_stack(t, alloc);
+    struct aux_part parts[DESCRIBE_MAX_AUX];
+    size_t n = describe_aux(v, e, parts);
+    for (size_t i = 0; i < n; i++) {
+        say(t, " %s", parts[i].text);
+        if (parts[i].role != AUX_ADDRESS)
+            print_stack(t, parts[i].stack);
     }
 }
 
