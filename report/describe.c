@@ -247,6 +247,17 @@ bool describe_exit(const struct report_view *v, bool *signaled, int *value)
     return o->exit_known || v->log->has_exit;
 }
 
+void describe_death(const struct report_view *v, char *buf, size_t size)
+{
+    bool signaled;
+    int value;
+    if (describe_exit(v, &signaled, &value) && signaled)
+        snprintf(buf, size, "the process was killed by signal %d (SIG%s)", value,
+                 sigabbrev_np(value) ? sigabbrev_np(value) : "?");
+    else
+        snprintf(buf, size, "the process died");
+}
+
 /* ------------------------------------------------------------------------------------- */
 /* The source root                                                                        */
 /* ------------------------------------------------------------------------------------- */

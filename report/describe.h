@@ -76,6 +76,9 @@ bool describe_leak_shown(const struct report_view *v, size_t i);
 /* How the process ended: what the launcher saw wins over the log's own `exit` record.
  * False when neither knows. */
 bool describe_exit(const struct report_view *v, bool *signaled, int *value);
+/* Why a truncated log ends early, for the warning: "the process was killed by signal 9
+ * (SIGKILL)" when its end is known to be a signal, else "the process died". */
+void describe_death(const struct report_view *v, char *buf, size_t size);
 
 /* ---- The source root ------------------------------------------------------------------ */
 

@@ -352,9 +352,12 @@ static void md_header(const struct md *m)
     else
         fprintf(o, "status %d", value);
     fprintf(o, " |\n| Process | pid %ld |\n", log->pid);
-    if (m->v->truncated)
-        fputs("| Event log | truncated: the process died before memtrace finished writing "
-              "it; this is what was recorded |\n", o);
+    if (m->v->truncated) {
+        char death[96];
+        describe_death(m->v, death, sizeof death);
+        fprintf(o, "| Event log | truncated: %s before memtrace finished writing it; this is "
+                "what was recorded |\n", death);
+    }
     fputc('\n', o);
 }
 

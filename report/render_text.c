@@ -289,8 +289,10 @@ void render_text(FILE *out, const struct report_view *v)
         if (!v->error_suppressed_by || !v->error_suppressed_by[i])
             print_error(&t, v, i);
     if (v->truncated) {
-        say(&t, "warning: event log truncated (the process died before memtrace finished "
-            "writing it); showing what was recorded");
+        char death[96];
+        describe_death(v, death, sizeof death);
+        say(&t, "warning: event log truncated (%s before memtrace finished writing it); "
+            "showing what was recorded", death);
         blank(&t);
     }
     if (!o->quiet)

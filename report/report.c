@@ -3,6 +3,7 @@
 #include "report.h"
 
 #include "baseline.h"
+#include "describe.h"
 #include "eventlog_read.h"
 #include "suppress.h"
 #include "symbolize.h"
@@ -332,9 +333,12 @@ static int render(const struct mt_log *log, const struct report_options *opts,
     for (int i = 0; i < FMT_COUNT; i++)
         if (formats[i].f)
             format_renderer[i](formats[i].f, &v);
-    if (v.truncated && text->name) /* the warning in the report file is easy to miss */
-        fprintf(stderr, "memtrace: warning: %s: event log truncated (the process died before "
-                "memtrace finished writing it); showing what was recorded\n", log->path);
+    if (v.truncated && text->name) { /* the warning in the report file is easy to miss */
+        char death[96];
+        describe_death(&v, death, sizeof death);
+        fprintf(stderr, "memtrace: warning: %s: event log truncated (%s before memtrace "
+                "finished writing it); showing what was recorded\n", log->path, death);
+    }
     result->errors = v.errors;
     result->log_truncated = v.truncated;
     free_view(&v);

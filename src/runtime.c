@@ -45,7 +45,16 @@ static struct {
     char options_text[1024];
     uintptr_t self_lo, self_hi;
     size_t static_tls_size;
+    pid_t pid;                       /* the process whose log this is (fork updates it) */
 } rt;
+
+/* A vfork child (or a clone(CLONE_VM) one, as posix_spawn makes) runs in its parent's
+ * memory without the atfork handlers: its exec and _exit must not touch the parent's log
+ * or exit state. glibc does not cache the pid: getpid() is the calling process's. */
+static bool in_borrowed_memory(void)
+{
+    return rt.pid != 0 && getpid() != rt.pid;
+}
 
 pid_t runtime_tid(void)
 {
@@ -167,6 +176,7 @@ static void fork_child(void)
     eventlog_reset_lock();
     os_forget_held_locks();
     runtime_thread.tid = 0;
+    rt.pid = getpid();
     rt.exit_done = 0;
     runtime_thread.busy = 1;
     eventlog_reopen_in_child();
@@ -203,6 +213,7 @@ static void initialize(void)
     runtime_thread.busy = 1;
     if (!read_options())
         _exit(2);
+    rt.pid = getpid();
     find_self();
     pool_init(&runtime_pool, POOL_ARENA_ORDER, 0);
     if (!blocks_init(&runtime_pool) || !mappings_init(&runtime_pool) ||
@@ -246,7 +257,7 @@ bool runtime_ensure_ready(void)
 
 void runtime_before_exec(void)
 {
-    if (__atomic_load_n(&rt.state, __ATOMIC_ACQUIRE) == RUNTIME_READY)
+    if (__atomic_load_n(&rt.state, __ATOMIC_ACQUIRE) == RUNTIME_READY && !in_borrowed_memory())
         eventlog_exec();
 }
 
@@ -338,7 +349,7 @@ static void run_reporter(void)
 
 void runtime_note_exit_status(int status)
 {
-    if (!rt.exit_kind) {
+    if (!rt.exit_kind && !in_borrowed_memory()) {
         rt.exit_kind = 1;
         rt.exit_value = status & 0xff;
     }
@@ -346,6 +357,8 @@ void runtime_note_exit_status(int status)
 
 void runtime_note_exit_signal(int sig)
 {
+    if (in_borrowed_memory())
+        return;
     rt.exit_kind = 2;
     rt.exit_value = sig;
 }
@@ -355,6 +368,8 @@ static void exit_sequence(uintptr_t stack_from, const void *regs, size_t regs_si
 {
     struct heap_totals totals;
 
+    if (in_borrowed_memory())        /* a vfork child's _exit: the parent reports later */
+        return;
     if (__atomic_exchange_n(&rt.exit_done, 1, __ATOMIC_ACQ_REL) ||
         __atomic_load_n(&rt.state, __ATOMIC_ACQUIRE) != RUNTIME_READY)
         return;

@@ -1,0 +1,245 @@
+"""test_hostile.py — programs that are hard on a tool living inside them, and hostile
+surroundings for the reporter (memtrace issue 6, "Reliability"). samples/hostile.c documents
+each mode; every mode leaks one 123-byte block ("leak definite hostile") first.
+
+- vfork and posix_spawn: the child runs /bin/true or a sample, with and without
+  --trace-children; the parent's report stays its own (its leaks, its exit status), the
+  child's status reaches the parent unchanged; a vfork child that calls _exit without exec
+  must not end the parent's log (it shares the parent's memory).
+- siglongjmp out of SIGALRM and SIGUSR1 handlers while main allocates and frees: no hang,
+  no false error, exact leaks, every allocation still tracked.
+- RLIMIT_AS set low, then malloc until NULL: NULL reaches the program, same output and exit
+  status as without memtrace, a complete report.
+- SIGKILL after a double free: the error is in the log and the report, the report says the
+  log is truncated because the process was killed, memtrace dies of the same signal.
+- Output files: a full disk (/dev/full), a directory that does not exist, a path /proc
+  refuses, a planted symlink, a file of another user: one line, exit status 2, nothing
+  written through the link. The runtime's event log is not opened through a symlink.
+"""
+
+import os
+import re
+import signal
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import e2e_util as u
+
+SAMPLE = "hostile"
+RUN_TIMEOUT = 120
+LEAK = 123            # leak_once()
+LEAK_AFTER_CHILD = 77  # leak_after_child()
+
+
+def clean_env():
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    env.pop("MEMTRACE_OPTIONS", None)
+    return env
+
+
+def texts(proc):
+    return (proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+
+
+def for_load(proc):
+    return SimpleNamespace(returncode=proc.returncode, stderr=texts(proc)[1][-4000:])
+
+
+def memtrace_lines(stderr):
+    """memtrace's own one-line messages (not the ==PID== report)."""
+    return [l for l in stderr.splitlines() if l.startswith("memtrace:")]
+
+
+def own_pid(stdout):
+    m = re.search(r"^hostile (\d+)$", stdout, re.M)
+    assert m, f"no 'hostile PID' line in the program's output:\n{stdout}"
+    return int(m[1])
+
+
+def check_parent(report, marker, exit_status, after_child):
+    """The parent's own report: its leaks exactly, no runtime error, a complete log."""
+    assert report.get("exit") == {"status": exit_status}, report.get("exit")
+    assert report["summary"]["log_truncated"] is False
+    errors = u.runtime_errors(report)
+    assert not errors, u.describe_errors(errors)
+    src, line = marker(SAMPLE, "leak definite hostile")
+    expected = [u.record_at(report, "definite", src, line)]
+    assert (expected[0]["bytes"], expected[0]["blocks"]) == (LEAK, 1)
+    if after_child:
+        src, line = marker(SAMPLE, "leak definite after child")
+        rec = u.record_at(report, "definite", src, line)
+        assert (rec["bytes"], rec["blocks"]) == (LEAK_AFTER_CHILD, 1), u.describe([rec])
+        expected.append(rec)
+    lost = u.leak_records(report, "definite") + u.leak_records(report, "indirect")
+    assert sorted(map(id, lost)) == sorted(map(id, expected)), u.describe(lost)
+    total = LEAK + (LEAK_AFTER_CHILD if after_child else 0)
+    assert report["summary"]["leaked_bytes"]["definite"] == total
+    assert report["summary"]["errors"] == len(expected)
+
+
+# ---------------------------------------------------------------------------------------
+# 1. vfork and posix_spawn
+# ---------------------------------------------------------------------------------------
+
+CHILDREN = {
+    # name: (program, exit status, definite bytes in its own report when traced)
+    "true": ("/bin/true", 0, None),
+    "exit_status": ("exit_status", 3, 0),
+    "leak_definite": ("leak_definite", 0, 164),
+}
+
+
+@pytest.mark.parametrize("trace", ["no", "yes"])
+@pytest.mark.parametrize("child", sorted(CHILDREN))
+@pytest.mark.parametrize("mode", ["vfork", "spawn"])
+def test_vfork_and_posix_spawn(paths, run_watched, marker, tmp_path, mode, child, trace):
+    prog_name, status, child_definite = CHILDREN[child]
+    child_prog = prog_name if prog_name.startswith("/") else str(paths.sample_bin(prog_name))
+    reports = tmp_path / "r"
+    reports.mkdir()
+    proc = run_watched([paths.memtrace, f"--trace-children={trace}", f"--json={reports}/%p.json",
+                        f"--event-log={reports}/%p.log", paths.sample_bin(SAMPLE), mode,
+                        child_prog], RUN_TIMEOUT, cwd=tmp_path, env=clean_env())
+    stdout, stderr = texts(proc)
+    assert proc.returncode == status, f"exit {proc.returncode}\n{stdout}\n{stderr[-4000:]}"
+    pid = own_pid(stdout)
+    m = re.search(rf"^{mode} child (\d+) status=(\d+)$", stdout, re.M)
+    assert m and int(m[2]) == status, f"the child's status did not reach the parent:\n{stdout}"
+    child_pid = int(m[1])
+    assert not memtrace_lines(stderr), stderr[-4000:]
+
+    files = {int(f.stem): f for f in reports.glob("*.json")}
+    expected_pids = {pid, child_pid} if trace == "yes" else {pid}
+    assert set(files) == expected_pids, f"reports {sorted(files)}, pids parent {pid} child {child_pid}"
+    check_parent(u.load_report(files[pid], for_load(proc)), marker, status, after_child=True)
+    # The child's exec is not the parent's: no `exec` record in the parent's log (a reader
+    # takes a log that stops after one for a process that became an untraced program).
+    assert "exec" not in (reports / f"{pid}.log").read_text().splitlines()
+    if trace == "yes":
+        report = u.load_report(files[child_pid], for_load(proc))
+        assert report["command"] == [child_prog], report["command"]
+        assert report.get("exit") == {"status": status}, report.get("exit")
+        assert report["summary"]["log_truncated"] is False
+        assert not u.runtime_errors(report), u.describe_errors(u.runtime_errors(report))
+        if child_definite is not None:
+            assert report["summary"]["leaked_bytes"]["definite"] == child_definite
+
+
+@pytest.mark.parametrize("trace", ["no", "yes"])
+def test_vfork_child_exits_without_exec(paths, run_watched, marker, tmp_path, trace):
+    """The vfork child runs in the parent's memory: its _exit(5) must not run the parent's
+    exit sequence (the parent's report would be written then, with status 5 and without
+    what the parent does afterwards)."""
+    reports = tmp_path / "r"
+    reports.mkdir()
+    proc = run_watched([paths.memtrace, f"--trace-children={trace}", f"--json={reports}/%p.json",
+                        paths.sample_bin(SAMPLE), "vfork-exit", 5], RUN_TIMEOUT, cwd=tmp_path,
+                       env=clean_env())
+    stdout, stderr = texts(proc)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{stdout}\n{stderr[-4000:]}"
+    pid = own_pid(stdout)
+    assert re.search(r"^vfork-exit child \d+ status=5$", stdout, re.M), stdout
+    files = {int(f.stem): f for f in reports.glob("*.json")}
+    assert set(files) == {pid}, f"reports {sorted(files)} for parent {pid}"
+    check_parent(u.load_report(files[pid], for_load(proc)), marker, 0, after_child=True)
+
+
+# ---------------------------------------------------------------------------------------
+# 2. siglongjmp out of signal handlers
+# ---------------------------------------------------------------------------------------
+
+JUMPS = 3000
+
+
+def test_siglongjmp_from_signal_handlers(paths, run_watched, marker, tmp_path):
+    prog = paths.sample_bin(SAMPLE)
+    plain = run_watched([prog, "longjmp", JUMPS], 60, cwd=tmp_path, env=clean_env())
+    assert plain.returncode == 0 and b"ok" in plain.stdout, texts(plain)
+    for attempt in range(3):
+        out = tmp_path / f"lj.{attempt}.json"
+        proc = run_watched([paths.memtrace, f"--json={out}", prog, "longjmp", JUMPS], 60,
+                           cwd=tmp_path, env=clean_env())
+        stdout, stderr = texts(proc)
+        assert proc.returncode == 0, f"exit {proc.returncode}\n{stdout}\n{stderr[-4000:]}"
+        m = re.search(r"^longjmp jumps=(\d+) usr1=(\d+) rounds=(\d+) ok$", stdout, re.M)
+        assert m and int(m[1]) >= JUMPS and int(m[2]) > 0, stdout
+        rounds = int(m[3])
+        report = u.load_report(out, for_load(proc))
+        check_parent(report, marker, 0, after_child=False)
+        heap = report["summary"]["total_heap_usage"]
+        # Every round mallocs up to 16 blocks: a jump that left memtrace in a bad state
+        # (a lock held, a thread marked busy) would hang or stop the counting here.
+        assert heap["allocs"] >= rounds, (heap, rounds)
+        assert heap["allocs"] - heap["frees"] == report["summary"]["in_use_at_exit"]["blocks"]
+
+
+# ---------------------------------------------------------------------------------------
+# 3. malloc failing under RLIMIT_AS
+# ---------------------------------------------------------------------------------------
+
+RLIMIT_RE = re.compile(r"^rlimit big=(\d+) enomem=1 small=1$", re.M)
+
+
+@pytest.mark.parametrize("megabytes", [64, 8])
+def test_malloc_returns_null_under_rlimit_as(paths, run_watched, marker, tmp_path, megabytes):
+    prog = paths.sample_bin(SAMPLE)
+    plain = run_watched([prog, "rlimit", megabytes], RUN_TIMEOUT, cwd=tmp_path, env=clean_env())
+    pstdout, pstderr = texts(plain)
+    assert plain.returncode == 0 and RLIMIT_RE.search(pstdout), (pstdout, pstderr)
+
+    out = tmp_path / "rlimit.json"
+    proc = run_watched([paths.memtrace, f"--json={out}", prog, "rlimit", megabytes], RUN_TIMEOUT,
+                       cwd=tmp_path, env=clean_env())
+    stdout, stderr = texts(proc)
+    assert proc.returncode == plain.returncode, f"exit {proc.returncode}\n{stdout}\n{stderr[-4000:]}"
+    m = RLIMIT_RE.search(stdout)
+    # The same lines, except how many 1 MB blocks fit (memtrace's redzones take room too).
+    assert m and int(m[1]) >= 1, stdout
+    assert RLIMIT_RE.sub("", stdout).replace(str(own_pid(stdout)), "PID") == \
+        RLIMIT_RE.sub("", pstdout).replace(str(own_pid(pstdout)), "PID")
+    assert not memtrace_lines(stderr), stderr[-4000:]
+    check_parent(u.load_report(out, for_load(proc)), marker, 0, after_child=False)
+
+
+# ---------------------------------------------------------------------------------------
+# 4. SIGKILL mid-run
+# ---------------------------------------------------------------------------------------
+
+def test_sigkill_keeps_errors_found_before(paths, run_watched, marker, tmp_path):
+    out, log = tmp_path / "k.json", tmp_path / "k.log"
+    proc = run_watched([paths.memtrace, f"--json={out}", f"--event-log={log}",
+                        paths.sample_bin(SAMPLE), "sigkill"], RUN_TIMEOUT, cwd=tmp_path,
+                       env=clean_env())
+    stdout, stderr = texts(proc)
+    # memtrace dies of the program's signal (a shell shows 128 + 9 = 137).
+    assert proc.returncode == -signal.SIGKILL, f"exit {proc.returncode}\n{stderr[-4000:]}"
+    pid = own_pid(stdout)
+    assert f"sigkill {pid}" in stdout
+
+    # The double free is in the event log, written when it happened; no `end`.
+    records = log.read_text().splitlines()
+    assert any(r.startswith("error kind=double-free ") for r in records), records
+    assert "end" not in records
+
+    src, line = marker(SAMPLE, "double free before kill")
+    report = u.load_report(out, for_load(proc))
+    u.error_at(report, "double-free", src, line)
+    assert report["summary"]["log_truncated"] is True
+    assert report.get("exit") == {"signal": 9}
+    assert report["summary"]["errors"] == 1
+
+    text = [u.strip_prefix(l) for l in stderr.splitlines() if l.startswith(f"=={pid}==")]
+    assert "Invalid free() / delete / delete[] / realloc()" in text, stderr
+    assert ("warning: event log truncated (the process was killed by signal 9 (SIGKILL) before "
+            "memtrace finished writing it); showing what was recorded") in text, stderr
+
+    # `memtrace report` of the saved log says the same, from the log alone.
+    again = run_watched([paths.memtrace, "report", log], RUN_TIMEOUT, cwd=tmp_path,
+                        env=clean_env())
+    _, again_err = texts(again)
+    assert again.returncode == 0, again_err
+    assert "Invalid free() / delete / delete[] / realloc()" in again_err
+    assert "event log truncated" in again_err
