@@ -2,7 +2,8 @@
  * under the runtime and reports; `memtrace report LOG` renders a saved event log.
  * Exit codes: the program's own status (or its fatal signal, re-raised); N from
  * --error-exitcode=N when errors were found; 2 for a usage error, a program that cannot
- * be run under memtrace, or an unreadable log. */
+ * be run under memtrace, a report file or event log that cannot be written, or an
+ * unreadable log. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -41,7 +42,7 @@ static void print_help(void)
     printf("  %-36s %s\n  %-36s %s\n", "-q", "same as --quiet=yes", "--help, --version",
            "this text; the version");
     printf("\nExit status: the program's own, unless --error-exitcode applies;"
-           " 2 on a usage error.\n");
+           " 2 on a usage error or a report file that cannot be written.\n");
 }
 
 /* Applies one command-line option; returns 0, or -1 after printing why not. */
@@ -166,9 +167,12 @@ static int pass_on_exit(const struct launch_result *run)
     return 128 + run->exit_value;
 }
 
+/* 1 when errors were found, 0 when none; -1 when a report file could not be written or the
+ * program's own log could not be read (said on stderr). */
 static int render_logs(const struct options *opts, const struct launch_result *run)
 {
     long errors = 0;
+    bool failed = false;
     for (int i = 0; i < run->nlogs; i++) {
         struct report_options ropts;
         struct report_result result;
@@ -184,8 +188,10 @@ static int render_logs(const struct options *opts, const struct launch_result *r
         ropts.exit_value = run->exit_value;
         if (report_log(run->logs[i], &ropts, &result) == 0)
             errors += result.errors;
+        else if (own || result.output_failed)
+            failed = true;
     }
-    return errors > 0;
+    return failed ? -1 : errors > 0;
 }
 
 /* The logs are removed unless the user asked to keep them (--event-log). */
@@ -202,11 +208,18 @@ static void finish_logs(struct launch_result *run, const char *dir, bool keep)
 }
 
 /* Suppression files and the baseline are read before the program runs, as valgrind reads
- * its suppressions first: a broken one stops memtrace with its one line, not after a long run. */
+ * its suppressions first: a broken one stops memtrace with its one line, not after a long run.
+ * So are the places the report files and the event log will be written. */
 static bool inputs_readable(const struct options *opts)
 {
     struct report_options r;
     to_report_options(opts, &r);
+    const char *outputs[] = {r.text_path, r.json_path, r.xml_path, r.sarif_path, r.markdown_path};
+    for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++)
+        if (outputs[i] && !report_check_output(outputs[i], false))
+            return false;
+    if (opts->event_log[0] && !report_check_output(opts->event_log, true))
+        return false;
     struct supp_set *set = supp_load(&r);
     struct baseline *base = set && r.baseline_path ? baseline_load(r.baseline_path) : NULL;
     bool ok = set && (!r.baseline_path || base);
@@ -253,8 +266,10 @@ static int command_run(int argc, char **argv)
     if (run.nlogs == 0)
         fprintf(stderr, "memtrace: the program left no event log (did it replace its "
                         "environment, or is it not dynamically linked?)\n");
-    int found_errors = render_logs(&opts, &run);
+    int found_errors = run.nlogs == 0 ? -1 : render_logs(&opts, &run);
     finish_logs(&run, dir, opts.event_log[0] != '\0');
+    if (found_errors < 0)          /* the report is incomplete: it said which file */
+        return EXIT_USAGE;
     if (opts.error_exitcode && found_errors)
         return opts.error_exitcode;
     return pass_on_exit(&run);

@@ -9,8 +9,11 @@
 #include "symbolize.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* The leak kind bits are the leak classes as bits; the view relies on it. */
 _Static_assert(LEAK_BIT_DEFINITE == 1u << MT_LEAK_DEFINITE &&
@@ -273,6 +276,88 @@ struct output {
     char *name;               /* NULL: stderr */
 };
 
+/* A path that names one of memtrace's own descriptors: written through a copy of it (not
+ * reopened, so a redirected stdout is neither truncated nor followed as a link). -1 if not. */
+static int own_descriptor(const char *path)
+{
+    static const char *const prefixes[] = {"/dev/fd/", "/proc/self/fd/"};
+    if (strcmp(path, "/dev/stdout") == 0)
+        return STDOUT_FILENO;
+    if (strcmp(path, "/dev/stderr") == 0)
+        return STDERR_FILENO;
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(path, prefixes[i], n) == 0 && path[n] >= '0' && path[n] <= '9' &&
+            strspn(path + n, "0123456789") == strlen(path + n) && strlen(path + n) < 6)
+            return atoi(path + n);
+    }
+    return -1;
+}
+
+/* Why an existing file at PATH (st from lstat/fstat) must not be written, or NULL. */
+static const char *refusal(const struct stat *st)
+{
+    if (S_ISLNK(st->st_mode))
+        return "it is a symbolic link (not followed)";
+    if (S_ISREG(st->st_mode))
+        return st->st_uid == geteuid() ? NULL : "the file belongs to another user";
+    if (S_ISCHR(st->st_mode) || S_ISFIFO(st->st_mode))
+        return NULL;
+    return S_ISDIR(st->st_mode) ? "it is a directory" : "not a regular file";
+}
+
+/* Opens an output file without following a link planted at its name, never clobbering
+ * another user's file (created 0644, truncated only once known to be ours). */
+static FILE *open_safely(const char *path)
+{
+    int own = own_descriptor(path);
+    int fd = own >= 0 ? fcntl(own, F_DUPFD_CLOEXEC, 3)
+                      : open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    struct stat st;
+    const char *why = NULL;
+    if (fd < 0) {
+        why = errno == ELOOP ? "it is a symbolic link (not followed)" : strerror(errno);
+    } else if (own < 0) {
+        if (fstat(fd, &st) != 0)
+            why = strerror(errno);
+        else if ((why = refusal(&st)) == NULL && S_ISREG(st.st_mode) && ftruncate(fd, 0) != 0)
+            why = strerror(errno);
+    }
+    FILE *f = why ? NULL : fdopen(fd, "w");
+    if (!f) {
+        fprintf(stderr, "memtrace: cannot write %s: %s\n", path, why ? why : strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    return f;
+}
+
+bool report_check_output(const char *path, bool read_back)
+{
+    struct stat st;
+    const char *why = NULL;
+    if (own_descriptor(path) >= 0) {
+        why = read_back ? "not a regular file (memtrace reads the event log back)" : NULL;
+    } else if (!strstr(path, "%p") && lstat(path, &st) == 0) {
+        why = refusal(&st);
+        if (!why && read_back && !S_ISREG(st.st_mode))
+            why = "not a regular file (memtrace reads the event log back)";
+    } else {
+        /* Not there yet (or one per process): its directory must be. */
+        const char *slash = strrchr(path, '/');
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
+                 slash ? path : ".");
+        if (!strstr(dir, "%p") && stat(dir, &st) != 0)
+            why = strerror(errno);
+        else if (!strstr(dir, "%p") && !S_ISDIR(st.st_mode))
+            why = strerror(ENOTDIR);
+    }
+    if (why)
+        fprintf(stderr, "memtrace: cannot write %s: %s\n", path, why);
+    return why == NULL;
+}
+
 static bool open_output(struct output *o, const char *tmpl, long pid)
 {
     *o = (struct output){ .f = stderr };
@@ -283,11 +368,7 @@ static bool open_output(struct output *o, const char *tmpl, long pid)
         fprintf(stderr, "memtrace: cannot write %s: %s\n", tmpl, strerror(ENOMEM));
         return false;
     }
-    if (!(o->f = fopen(o->name, "w"))) {
-        fprintf(stderr, "memtrace: cannot write %s: %s\n", o->name, strerror(errno));
-        return false;
-    }
-    return true;
+    return (o->f = open_safely(o->name)) != NULL;
 }
 
 /* Closes O (unless it is stderr); false, after saying so, when anything failed to write. */
@@ -372,15 +453,20 @@ int report_log(const char *log_path, const struct report_options *opts,
     for (int i = 0; opened && i < FMT_COUNT; i++)
         opened = !format_path[i] || open_output(&formats[i], format_path[i], log.pid);
     int rc = opened ? render(&log, opts, &text, &json, formats, result) : 2;
+    bool written = opened;
     if (!close_output(&text))
-        rc = 2;
+        written = false;
     if (json.f && !close_output(&json))
-        rc = 2;
+        written = false;
     free(json.name);
     for (int i = 0; i < FMT_COUNT; i++) {
         if (formats[i].f && !close_output(&formats[i]))
-            rc = 2;
+            written = false;
         free(formats[i].name);
+    }
+    if (!written) {
+        rc = 2;
+        result->output_failed = true;
     }
     mt_log_free(&log);
     return rc;

@@ -42,9 +42,17 @@ struct report_options {
 struct report_result {
     long errors;          /* contexts counted for --error-exitcode */
     bool log_truncated;   /* no `end` record */
+    bool output_failed;   /* a report file could not be opened or written (said on stderr) */
 };
 
 void report_options_init(struct report_options *opts);
+
+/* Before a run: whether PATH (a report file, or with READ_BACK the event log) can be
+ * written safely, as report_log will open it: not a symbolic link, not another user's file,
+ * not a directory, in a directory that exists (only the directory is checked when PATH has
+ * %p). /dev/stdout, /dev/stderr and /dev/fd/N name memtrace's own descriptors. False after
+ * one line on stderr. */
+bool report_check_output(const char *path, bool read_back);
 
 /* Renders the report of one log. Returns 0, or 2 after printing one line on stderr when
  * the log cannot be opened or is not a memtrace log at all, or when a suppressions file or

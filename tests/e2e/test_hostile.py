@@ -243,3 +243,172 @@ def test_sigkill_keeps_errors_found_before(paths, run_watched, marker, tmp_path)
     assert again.returncode == 0, again_err
     assert "Invalid free() / delete / delete[] / realloc()" in again_err
     assert "event log truncated" in again_err
+
+
+# ---------------------------------------------------------------------------------------
+# 5. A full disk, a place that cannot be written
+# ---------------------------------------------------------------------------------------
+
+def run_exit_status(paths, run_watched, tmp_path, *options):
+    """samples/exit_status (no errors, exit 3) under memtrace with OPTIONS."""
+    return run_watched([paths.memtrace, *options, paths.sample_bin("exit_status")], RUN_TIMEOUT,
+                       cwd=tmp_path, env=clean_env())
+
+
+@pytest.mark.parametrize("option", ["--log-file=/dev/full", "--json=/dev/full",
+                                    "--markdown=/dev/full", "--json=/proc/self/report.json"])
+def test_output_cannot_be_written_after_the_run(paths, run_watched, marker, tmp_path, option):
+    """The program runs to its end untouched (its output, its leaks in the JSON when that
+    still can be written); memtrace then says in one line which file it could not write,
+    and exits with 2 (docs/options.md)."""
+    json = tmp_path / "ok.json"
+    extra = [] if option.startswith("--json") else [f"--json={json}"]
+    proc = run_watched([paths.memtrace, *extra, option, paths.sample_bin(SAMPLE), "vfork",
+                        "/bin/true"], RUN_TIMEOUT, cwd=tmp_path, env=clean_env())
+    stdout, stderr = texts(proc)
+    assert proc.returncode == 2, f"exit {proc.returncode}\n{stderr[-4000:]}"
+    assert re.search(r"^vfork child \d+ status=0$", stdout, re.M), stdout
+    path = option.split("=", 1)[1]
+    reason = "No space left on device" if path == "/dev/full" else "No such file or directory"
+    assert memtrace_lines(stderr) == [f"memtrace: cannot write {path}: {reason}"], stderr[-4000:]
+    if extra:
+        check_parent(u.load_report(json, for_load(proc)), marker, 0, after_child=True)
+
+
+@pytest.mark.parametrize("option", ["--json", "--log-file", "--sarif", "--event-log"])
+def test_missing_directory_refused_before_the_run(paths, run_watched, tmp_path, option):
+    """Known before the program starts: one line, exit 2, the program does not run."""
+    path = tmp_path / "no-such-dir" / "out"
+    proc = run_exit_status(paths, run_watched, tmp_path, f"{option}={path}")
+    stdout, stderr = texts(proc)
+    assert proc.returncode == 2, f"exit {proc.returncode}\n{stderr}"
+    assert stderr.splitlines() == [f"memtrace: cannot write {path}: No such file or directory"]
+    assert stdout == ""
+
+
+def test_event_log_on_full_device_refused(paths, run_watched, tmp_path):
+    """The reporter reads the event log back after the run: a device cannot be it."""
+    proc = run_exit_status(paths, run_watched, tmp_path, "--event-log=/dev/full")
+    stderr = texts(proc)[1]
+    assert proc.returncode == 2
+    assert stderr.splitlines() == ["memtrace: cannot write /dev/full: not a regular file "
+                                   "(memtrace reads the event log back)"]
+
+
+def test_runtime_alone_on_full_device(paths, run_watched, tmp_path):
+    """Without the launcher the runtime writes where it is told; a log it cannot write
+    must not change the program: same output, same exit status."""
+    env = clean_env()
+    env["LD_PRELOAD"] = str(paths.runtime)
+    env["MEMTRACE_OPTIONS"] = "event-log=/dev/full"
+    proc = run_watched([paths.sample_bin(SAMPLE), "longjmp", 200], RUN_TIMEOUT, cwd=tmp_path,
+                       env=env)
+    stdout, stderr = texts(proc)
+    assert proc.returncode == 0, stderr
+    assert re.search(r"^longjmp jumps=\d+ usr1=\d+ rounds=\d+ ok$", stdout, re.M), stdout
+
+
+def test_report_files_to_own_descriptors(paths, run_watched, tmp_path):
+    """/dev/stdout names memtrace's own stdout: written through it, not reopened."""
+    proc = run_exit_status(paths, run_watched, tmp_path, "--json=/dev/stdout")
+    stdout, stderr = texts(proc)
+    assert proc.returncode == 3, stderr
+    import json
+    report = json.loads(stdout)
+    assert report["exit"] == {"status": 3}
+
+
+# ---------------------------------------------------------------------------------------
+# 6. Report files and the event log are created safely
+# ---------------------------------------------------------------------------------------
+
+OUTPUT_OPTIONS = ["--json", "--log-file", "--sarif", "--markdown", "--xml-file", "--event-log"]
+
+
+def output_args(option, path):
+    return ["--xml=yes", f"--xml-file={path}"] if option == "--xml-file" else [f"{option}={path}"]
+
+
+@pytest.mark.parametrize("option", OUTPUT_OPTIONS)
+def test_planted_symlink_not_followed(paths, run_watched, tmp_path, option):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    link = tmp_path / "report.out"
+    link.symlink_to(victim)
+    proc = run_exit_status(paths, run_watched, tmp_path, *output_args(option, link))
+    stdout, stderr = texts(proc)
+    assert proc.returncode == 2, f"exit {proc.returncode}\n{stderr}"
+    assert stderr.splitlines() == [f"memtrace: cannot write {link}: it is a symbolic link "
+                                   "(not followed)"]
+    assert victim.read_text() == "precious\n"
+    assert link.is_symlink()
+
+
+@pytest.mark.parametrize("option", ["--json", "--log-file"])
+def test_symlink_planted_during_the_run(paths, run_watched, tmp_path, option):
+    """The check before the run is not the only one: the file is opened with O_NOFOLLOW.
+    The program itself plants the link (sh -c), after memtrace checked the path."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    link = tmp_path / "late.out"
+    proc = run_watched([paths.memtrace, f"{option}={link}", "/bin/sh", "-c",
+                        f"ln -s {victim} {link}"], RUN_TIMEOUT, cwd=tmp_path, env=clean_env())
+    stderr = texts(proc)[1]
+    assert proc.returncode == 2, f"exit {proc.returncode}\n{stderr}"
+    assert memtrace_lines(stderr) == [f"memtrace: cannot write {link}: it is a symbolic link "
+                                      "(not followed)"], stderr
+    assert victim.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("option", ["--json", "--markdown"])
+def test_other_users_file_not_clobbered(paths, run_watched, tmp_path, option):
+    theirs = tmp_path / "theirs.out"
+    theirs.write_text("someone else's\n")
+    os.chown(theirs, 65534, 65534)     # tests run as root; as another user chown fails
+    proc = run_exit_status(paths, run_watched, tmp_path, f"{option}={theirs}")
+    stderr = texts(proc)[1]
+    assert proc.returncode == 2, f"exit {proc.returncode}\n{stderr}"
+    assert stderr.splitlines() == [f"memtrace: cannot write {theirs}: the file belongs to "
+                                   "another user"]
+    assert theirs.read_text() == "someone else's\n"
+
+
+def test_own_file_replaced_with_mode_0644(paths, run_watched, tmp_path):
+    old = tmp_path / "old.json"
+    old.write_text("x" * 100000)
+    new = tmp_path / "new.json"
+    proc = run_exit_status(paths, run_watched, tmp_path, f"--json={old}", f"--sarif={new}")
+    assert proc.returncode == 3, texts(proc)[1]
+    u.load_report(old, for_load(proc))            # truncated, then the report alone
+    assert (new.stat().st_mode & 0o777) == 0o644 & ~current_umask()
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_runtime_event_log_not_through_symlink(paths, run_watched, tmp_path):
+    """The runtime's own open of the event log (LD_PRELOAD without the launcher) does not
+    follow a planted link; a log it creates is readable by its owner only."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    link = tmp_path / "event.log"
+    link.symlink_to(victim)
+    env = clean_env()
+    env["LD_PRELOAD"] = str(paths.runtime)
+    env["MEMTRACE_OPTIONS"] = f"event-log={link}"
+    prog = paths.sample_bin("exit_status")
+    proc = run_watched([prog], RUN_TIMEOUT, cwd=tmp_path, env=env)
+    assert proc.returncode == 3
+    assert victim.read_text() == "precious\n"
+    assert link.is_symlink()
+    assert f"memtrace: cannot create the event log {link}" in texts(proc)[1]
+
+    real = tmp_path / "real.log"
+    env["MEMTRACE_OPTIONS"] = f"event-log={real}"
+    proc = run_watched([prog], RUN_TIMEOUT, cwd=tmp_path, env=env)
+    assert proc.returncode == 3
+    assert real.read_text().startswith("memtrace-log 1\n")
+    assert (real.stat().st_mode & 0o777) == 0o600
