@@ -7,6 +7,8 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>                   /* types only: libunwind is dlopen'ed, never linked */
 
+#include "unwind_cache.h"
+
 #define TABLE_ORDER 21                   /* 2M slots: load stays below 1/2 with STACK_ID_LIMIT */
 #define TABLE_SLOTS (1u << TABLE_ORDER)
 #define ID_LIMIT STACK_ID_LIMIT
@@ -136,13 +138,20 @@ uint32_t stacks_capture(int max_depth)
         return 0;
     if (max_depth > STACK_MAX_DEPTH)
         max_depth = STACK_MAX_DEPTH;
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    uintptr_t ra = (uintptr_t)__builtin_return_address(0);
+    uint32_t id = unwind_cache_find(sp, ra, max_depth);
+    if (id)
+        return id;
     n = stacks.backtrace(buf, max_depth + INTERNAL_FRAMES_MAX);
     for (int i = 0; i < n && depth < max_depth; i++) {
         uintptr_t pc = (uintptr_t)buf[i];
         if (pc < stacks.internal_lo || pc >= stacks.internal_hi)
             kept[depth++] = pc;
     }
-    return depth ? stacks_intern(kept, depth) : 0;
+    id = depth ? stacks_intern(kept, depth) : 0;
+    unwind_cache_store(sp, ra, max_depth, buf, n, id);
+    return id;
 }
 
 const struct stack_record *stacks_get(uint32_t id)

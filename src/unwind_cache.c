@@ -1,0 +1,128 @@
+/* unwind_cache.c — the per-thread cache of captured stacks (see unwind_cache.h). */
+#include "unwind_cache.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <unistd.h>
+
+#include "os.h"
+
+/* Set-associative: calls from different sites at the same depth share (sp, ra), since
+ * ra is memtrace's own; the ways tell them apart by their slots. */
+#define SET_ORDER 5
+#define WAYS 4
+#define CACHE_FRAMES 32              /* return addresses checked per entry */
+#define FRAME_SCAN_MAX 65536         /* bytes searched past one slot for the next */
+#define MAIN_STACK_MAX (64ul << 20)  /* below __libc_stack_end, still the main stack */
+
+extern void *__libc_stack_end;
+
+struct cache_entry {
+    uintptr_t sp, ra;
+    uint32_t id;
+    uint16_t max_depth, slots;
+    uint32_t offset[CACHE_FRAMES];   /* slot address - sp */
+    uintptr_t pc[CACHE_FRAMES];      /* what the slot held */
+};
+
+static __thread struct {
+    uintptr_t lo, hi;                /* this thread's stack; lo == hi: unknown, no cache */
+    bool bounds_read;
+    uint8_t next_victim[1u << SET_ORDER];
+    struct cache_entry sets[1u << SET_ORDER][WAYS];
+} cache __attribute__((tls_model("initial-exec")));
+
+/* The main thread's stack ends at __libc_stack_end; another thread's is pthread's.
+ * pthread_getattr_np may allocate: we run with the thread marked busy, so that goes to
+ * the nested allocator. */
+static void read_stack_bounds(void)
+{
+    cache.bounds_read = true;
+    if (os_gettid() == getpid()) {
+        cache.hi = (uintptr_t)__libc_stack_end;
+        cache.lo = cache.hi > MAIN_STACK_MAX ? cache.hi - MAIN_STACK_MAX : 0;
+        return;
+    }
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+        cache.lo = (uintptr_t)addr;
+        cache.hi = (uintptr_t)addr + size;
+    }
+    pthread_attr_destroy(&attr);
+}
+
+static unsigned set_of(uintptr_t sp, uintptr_t ra)
+{
+    uint64_t h = (uint64_t)((sp >> 3) ^ ra) * 0x9e3779b97f4a7c15ull;
+    return (unsigned)(h >> (64 - SET_ORDER));
+}
+
+/* Reads other frames' stack words on purpose. */
+__attribute__((no_sanitize_address))
+static uintptr_t stack_word(uintptr_t at)
+{
+    return *(const volatile uintptr_t *)at;
+}
+
+static bool entry_holds(const struct cache_entry *e, uintptr_t sp, uintptr_t ra, int max_depth)
+{
+    if (e->id == 0 || e->sp != sp || e->ra != ra || e->max_depth != max_depth)
+        return false;
+    for (unsigned i = 0; i < e->slots; i++)
+        if (stack_word(sp + e->offset[i]) != e->pc[i])
+            return false;
+    return true;
+}
+
+uint32_t unwind_cache_find(uintptr_t sp, uintptr_t ra, int max_depth)
+{
+    const struct cache_entry *set = cache.sets[set_of(sp, ra)];
+    for (int way = 0; way < WAYS; way++)
+        if (entry_holds(&set[way], sp, ra, max_depth))
+            return set[way].id;
+    return 0;
+}
+
+/* Finds, in order going up the stack from sp, the slot holding each return address. */
+static bool locate_slots(struct cache_entry *e, uintptr_t sp, void *const *pcs, int n)
+{
+    uintptr_t at = sp;
+    for (int i = 1; i < n; i++) {
+        uintptr_t want = (uintptr_t)pcs[i];
+        uintptr_t limit = cache.hi - sizeof(uintptr_t);
+        if (limit - at > FRAME_SCAN_MAX)
+            limit = at + FRAME_SCAN_MAX;
+        while (at <= limit && stack_word(at) != want)
+            at += sizeof(uintptr_t);
+        if (at > limit)
+            return false;
+        e->offset[i - 1] = (uint32_t)(at - sp);
+        e->pc[i - 1] = want;
+        at += sizeof(uintptr_t);
+    }
+    return true;
+}
+
+void unwind_cache_store(uintptr_t sp, uintptr_t ra, int max_depth, void *const *pcs, int n,
+                        uint32_t id)
+{
+    if (!cache.bounds_read)
+        read_stack_bounds();
+    if (id == 0 || n < 2 || n - 1 > CACHE_FRAMES || sp < cache.lo || sp >= cache.hi ||
+        (sp & (sizeof(uintptr_t) - 1)) || (uintptr_t)pcs[1] != ra)
+        return;
+    unsigned set = set_of(sp, ra);
+    struct cache_entry *e = &cache.sets[set][cache.next_victim[set]++ % WAYS];
+    e->id = 0;
+    if (!locate_slots(e, sp, pcs, n))
+        return;
+    e->sp = sp;
+    e->ra = ra;
+    e->max_depth = (uint16_t)max_depth;
+    e->slots = (uint16_t)(n - 1);
+    e->id = id;
+}

@@ -1,0 +1,23 @@
+/* unwind_cache.h — a per-thread cache of captured stacks, so that a call site that
+ * allocates again from the same place does not pay for a full unwind each time.
+ *
+ * An entry is keyed by the capturing frame's stack pointer and return address, and holds
+ * the stack id with the address of every return-address slot the unwinder walked. It is
+ * valid while each slot still holds the same return address: the frames have not
+ * returned, or were re-entered from the same call sites at the same depth, which is the
+ * same stack. (bytehound's shadow stack rests on the same observation.) Only stacks that
+ * lie wholly on the thread's own stack are cached; a signal alternate stack or a
+ * coroutine's stack always takes the full unwind. */
+#ifndef MEMTRACE_UNWIND_CACHE_H
+#define MEMTRACE_UNWIND_CACHE_H
+
+#include <stdint.h>
+
+/* The cached id for a capture at (sp, ra) with this depth limit, or 0. */
+uint32_t unwind_cache_find(uintptr_t sp, uintptr_t ra, int max_depth);
+/* Remembers id for the frames pcs[1..n) just unwound from (sp, ra); pcs[0] is the
+ * capturing function's own pc. Does nothing when a return address cannot be located. */
+void unwind_cache_store(uintptr_t sp, uintptr_t ra, int max_depth, void *const *pcs, int n,
+                        uint32_t id);
+
+#endif

@@ -1,0 +1,94 @@
+/* test_unwind_cache.c — a stack served from the per-thread unwind cache is the stack a
+ * full unwind gives at that moment: call sites at the same depth (same sp, same memtrace
+ * return address) stay apart, a changed outer frame is noticed, recursion at several
+ * depths and threads each get their own stacks. Each capture is checked against
+ * unw_backtrace taken right beside it. */
+#include "check.h"
+#include "stacks.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <string.h>
+
+typedef int (*backtrace_fn)(void **buffer, int size);
+
+static struct pool pool;
+static backtrace_fn reference_backtrace;
+static size_t captures, mismatches;
+
+/* The capture's frames from probe's caller outwards must equal a full unwind's. */
+__attribute__((noinline)) static void probe(void)
+{
+    uint32_t id = stacks_capture(20);
+    void *ref[24];
+    int n = reference_backtrace(ref, 19);    /* ref[0] is in probe, ref[1] its caller */
+    const struct stack_record *rec = stacks_get(id);
+    captures++;
+    /* rec->pcs[0] is in stacks_capture, [1] in probe, [2] probe's caller. */
+    bool same = rec && rec->depth >= 3 && rec->depth - 2 == n - 1;
+    for (int i = 1; same && i < n; i++)
+        same = rec->pcs[i + 1] == (uintptr_t)ref[i];
+    mismatches += !same;
+}
+
+__attribute__((noinline)) static void site_a(void) { probe(); __asm__ volatile(""); }
+__attribute__((noinline)) static void site_b(void) { probe(); __asm__ volatile(""); }
+
+__attribute__((noinline)) static void outer_x(int which) { which ? site_a() : site_b(); __asm__ volatile(""); }
+__attribute__((noinline)) static void outer_y(int which) { which ? site_a() : site_b(); __asm__ volatile(""); }
+
+__attribute__((noinline)) static void recurse(int depth, int which)
+{
+    if (depth == 0)
+        (which & 2 ? outer_x : outer_y)(which & 1);
+    else
+        recurse(depth - 1, which);
+    __asm__ volatile("");
+}
+
+__attribute__((noinline)) static void *mix_calls(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 20000; i++)
+        recurse(i % 5, (i * 7) % 4);
+    return NULL;
+}
+
+static void test_cached_stacks_match_full_unwinds(void)
+{
+    uint32_t limit_before = 0;
+    for (volatile int pass = 0; pass < 2; pass++) {    /* one call site: no unrolling */
+        if (pass == 1)
+            limit_before = stacks_id_limit();
+        mix_calls(NULL);
+    }
+    CHECK(mismatches == 0 && captures == 40000);
+    CHECK(stacks_id_limit() == limit_before);       /* the same stacks again */
+    CHECK(limit_before >= 1 + 5 * 4);                /* 5 depths x 4 paths, kept apart */
+}
+
+static void test_threads_each_have_their_own(void)
+{
+    pthread_t t[2];
+    mismatches = 0;
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, mix_calls, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    CHECK(mismatches == 0);
+}
+
+int main(void)
+{
+    pool_init(&pool, 24, 0);
+    CHECK(stacks_init(&pool, 0, 0));
+    CHECK(stacks_load_unwinder());
+    void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    CHECK(lib != NULL);
+    reference_backtrace = lib ? (backtrace_fn)dlsym(lib, "unw_backtrace") : NULL;
+    if (!reference_backtrace)
+        return CHECK_DONE("test_unwind_cache");
+    test_cached_stacks_match_full_unwinds();
+    test_threads_each_have_their_own();
+    return CHECK_DONE("test_unwind_cache");
+}
