@@ -8,8 +8,9 @@ DEB_PACKAGES = cmake make gcc g++ pkg-config libunwind-dev libdw-dev libelf-dev 
                libc6-dev sqlite3 git jq xz-utils binutils gdb
 DEMO_SAMPLE ?= leak_indirect
 
-.PHONY: all deps build test demo install asan fuzz clean
+.PHONY: all deps build test test-long demo install asan fuzz clean
 FUZZ_SECONDS ?= 60
+LONG_FUZZ_SECONDS ?= 90
 
 all: build
 
@@ -31,6 +32,15 @@ build: deps
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure
+
+# The long variants: the stress, real-program and hostile-program tests with bigger
+# parameters (MEMTRACE_LONG=1: more threads, iterations, forks and repetitions), then the
+# fuzzers for LONG_FUZZ_SECONDS each. About 12 minutes on 2 cores.
+test-long: build
+	MEMTRACE_LONG=1 MEMTRACE_BUILD_DIR=$(abspath $(BUILD)) MEMTRACE_SOURCE_DIR=$(CURDIR) \
+	  /usr/bin/python3 -m pytest -q -p no:cacheprovider --durations=5 \
+	  tests/e2e/test_stress.py tests/e2e/test_real_programs.py tests/e2e/test_hostile.py
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(LONG_FUZZ_SECONDS)
 
 demo: build
 	$(BUILD)/memtrace --show-leak-kinds=all $(BUILD)/samples/$(DEMO_SAMPLE)

@@ -45,7 +45,7 @@
 #include "sample.h"
 
 #define NSLOTS 512
-#define MAX_THREADS 64
+#define MAX_THREADS 128
 #define LEAKS_PER_THREAD 3
 #define CHILD_TIMEOUT_S 20
 

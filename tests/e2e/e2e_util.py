@@ -18,6 +18,16 @@ LEAK_KINDS = ("definite", "indirect", "possible", "reachable")
 RUNTIME_KINDS = ("double-free", "invalid-free", "mismatched-free", "heap-overflow",
                  "heap-underflow", "use-after-free", "invalid-munmap", "invalid-size")
 
+# `make test-long` sets MEMTRACE_LONG=1: the stress, real-program and hostile-program tests
+# then run with bigger parameters (more threads, iterations, forks and repetitions).
+LONG = os.environ.get("MEMTRACE_LONG") == "1"
+
+
+def scaled(normal, long):
+    """`long` under `make test-long`, `normal` otherwise."""
+    return long if LONG else normal
+
+
 # Seconds. Every subprocess call in the suite passes one of these.
 TIMEOUT = 120
 VALGRIND_TIMEOUT = 300

@@ -151,14 +151,15 @@ def test_vfork_child_exits_without_exec(paths, run_watched, marker, tmp_path, tr
 # 2. siglongjmp out of signal handlers
 # ---------------------------------------------------------------------------------------
 
-JUMPS = 3000
+JUMPS = u.scaled(3000, 30000)
+JUMP_RUNS = u.scaled(3, 10)
 
 
 def test_siglongjmp_from_signal_handlers(paths, run_watched, marker, tmp_path):
     prog = paths.sample_bin(SAMPLE)
     plain = run_watched([prog, "longjmp", JUMPS], 60, cwd=tmp_path, env=clean_env())
     assert plain.returncode == 0 and b"ok" in plain.stdout, texts(plain)
-    for attempt in range(3):
+    for attempt in range(JUMP_RUNS):
         out = tmp_path / f"lj.{attempt}.json"
         proc = run_watched([paths.memtrace, f"--json={out}", prog, "longjmp", JUMPS], 60,
                            cwd=tmp_path, env=clean_env())

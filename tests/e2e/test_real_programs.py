@@ -654,8 +654,14 @@ def compare_step(step, p, t, reports):
     return problems
 
 
+# Under `make test-long` every job runs three times (allocation patterns, thread timing and
+# addresses differ from run to run).
+REPEATS = u.scaled(1, 3)
+
+
+@pytest.mark.parametrize("repeat", range(REPEATS))
 @pytest.mark.parametrize("name", list(JOBS))
-def test_same_output_with_and_without_memtrace(paths, tmp_path, name):
+def test_same_output_with_and_without_memtrace(paths, tmp_path, name, repeat):
     job = JOBS[name]
     results = run_job(job, tmp_path, paths.memtrace)
     plain, traced = results["plain"], results["traced"]

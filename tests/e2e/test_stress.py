@@ -17,6 +17,9 @@ What "reliable" means here:
   blocks, NTHREADS * 168 bytes, one record for the worker function), no other definite or
   indirect leak, no runtime error, summary.errors == 1 (0 for fork and signal);
 - bounded time: the 64-thread runs finish in under 30 s.
+
+Under `make test-long` (MEMTRACE_LONG=1) every run is bigger: 10 times the iterations, 128
+threads as well, 300 forks, 10 signal runs (u.scaled).
 """
 
 import os
@@ -29,16 +32,18 @@ import pytest
 import e2e_util as u
 
 SAMPLE = "stress_threads"
-ITERS = 20000                      # churn iterations of the busiest worker
+ITERS = u.scaled(20000, 200000)    # churn iterations of the busiest worker
 LEAK_SIZES = (24, 40, 104)         # leak_blocks() in the sample
 WORKER = {"join": "churn_worker", "pthread-exit": "churn_worker",
           "detached": "detached_worker"}
-RUN_TIMEOUT = 120                  # seconds, any single run (they take a few seconds)
+RUN_TIMEOUT = u.scaled(120, 600)   # seconds, any single run (they take a few seconds)
 SIGNAL_TIMEOUT = 60                # the signal mode gives up by itself after 20 s
-BOUND_64_THREADS = 30              # seconds, end to end, for the 64-thread runs
-FORKS = 100
+BOUND_64_THREADS = u.scaled(30, 300)  # seconds, end to end, for the 64-thread runs
+FORKS = u.scaled(100, 300)
 FORK_THREADS = 8                   # main plus 7 threads that keep allocating
-FORK_TIMEOUT = 300
+FORK_TIMEOUT = u.scaled(300, 900)
+SIGNAL_RUNS = u.scaled(3, 10)
+THREAD_COUNTS = u.scaled([2, 8, 64], [2, 8, 64, 128])
 
 
 def clean_env():
@@ -79,7 +84,7 @@ def sample_site(record, samples_src):
     return frame.get("function") if frame else None
 
 
-@pytest.mark.parametrize("nthreads", [2, 8, 64])
+@pytest.mark.parametrize("nthreads", THREAD_COUNTS)
 @pytest.mark.parametrize("mode", ["join", "pthread-exit", "detached"])
 def test_threads_leaks_reconcile(paths, run_watched, marker, tmp_path, mode, nthreads):
     prog = paths.sample_bin(SAMPLE)
@@ -215,7 +220,7 @@ def test_malloc_in_signal_handler(paths, run_watched, tmp_path):
     assert plain.returncode == 0 and "signal ok" in stdout, \
         f"the sample fails without memtrace (exit {plain.returncode}):\n{stdout}\n{stderr}"
 
-    for attempt in range(3):
+    for attempt in range(SIGNAL_RUNS):
         out = tmp_path / f"signal.{attempt}.json"
         proc = run_watched([paths.memtrace, f"--json={out}", prog, "signal", 0], SIGNAL_TIMEOUT,
                            cwd=tmp_path, env=clean_env())
