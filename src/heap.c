@@ -153,9 +153,15 @@ static uint8_t free_pattern(void)
 static void check_free_pattern(const struct block *b)
 {
     const uint8_t *p = (const uint8_t *)b->addr;
-    size_t n = free_pattern_length(b->size);
+    size_t n = free_pattern_length(b->size), i = 0;
     uint8_t want = free_pattern();
-    for (size_t i = 0; i < n; i++) {
+    uint64_t want_word = want * 0x0101010101010101ull, word;
+    for (; i + 8 <= n; i += 8) {            /* whole words first: the usual case is intact */
+        memcpy(&word, p + i, 8);
+        if (word != want_word)
+            break;
+    }
+    for (; i < n; i++) {
         if (p[i] == want)
             continue;
         struct error_event e = {
@@ -183,9 +189,17 @@ static bool should_guard(uint32_t stack)
         return ++runtime_thread.sample_tick % (unsigned)mode == 0;
     if (!stack || !site_counts)
         return false;
-    uint32_t n = __atomic_add_fetch(&site_counts[stack], 1, __ATOMIC_RELAXED);
-    bool site_wants = n <= AUTO_FIRST_PER_SITE || (n <= AUTO_SITE_FLOOR && !(n & (n - 1))) ||
-                      n % AUTO_SITE_FLOOR == 0;
+    /* Past the floor a site stops counting: threads allocating from one hot site would
+     * otherwise fight over its counter's cache line. Its 1-in-AUTO_SITE_FLOOR sample
+     * then comes from the thread's own tick. */
+    uint32_t n = __atomic_load_n(&site_counts[stack], __ATOMIC_RELAXED);
+    bool site_wants;
+    if (n < AUTO_SITE_FLOOR) {
+        n = __atomic_add_fetch(&site_counts[stack], 1, __ATOMIC_RELAXED);
+        site_wants = n <= AUTO_FIRST_PER_SITE || !(n & (n - 1));
+    } else {
+        site_wants = ++runtime_thread.sample_tick % AUTO_SITE_FLOOR == 0;
+    }
     if (!site_wants)
         return false;
     struct heap_totals t;
@@ -305,6 +319,10 @@ static void quarantine_block(const struct block *b)
 {
     struct quarantined evicted[QUARANTINE_EVICT_MAX];
     size_t n = quarantine_push((unsigned)runtime_tid(), b->addr, b->size, evicted);
+    for (size_t i = 0; i < n; i++) {
+        blocks_prefetch(evicted[i].addr);
+        __builtin_prefetch((const void *)evicted[i].addr);
+    }
     for (size_t i = 0; i < n; i++) {
         struct block old;
         if (!blocks_remove(evicted[i].addr, &old))
@@ -455,6 +473,7 @@ void heap_free(void *ptr, enum alloc_kind kind)
         free_nested(ptr, kind);
         return;
     }
+    blocks_prefetch((uintptr_t)ptr);      /* loads while the stack is taken */
     release(ptr, kind, stacks_capture(runtime_options.num_callers));
     leave();
 }

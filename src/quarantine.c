@@ -35,8 +35,10 @@ size_t quarantine_push(unsigned shard_index, uintptr_t addr, size_t size, struct
     s->ring[(s->head + s->count) & (SHARD_ENTRIES - 1)] = (struct quarantined){addr, size};
     s->count++;
     s->bytes += size;
-    while (n < QUARANTINE_EVICT_MAX && s->count > 0 &&
-           (s->bytes > shard_budget || s->count == SHARD_ENTRIES)) {
+    /* Once over the bound, a whole batch leaves: the caller's lookups for a batch overlap
+     * their cache misses, where one eviction per free would wait for each in turn. */
+    bool over = s->bytes > shard_budget || s->count == SHARD_ENTRIES;
+    while (over && n < QUARANTINE_EVICT_MAX && s->count > 0) {
         evicted[n++] = s->ring[s->head];
         s->bytes -= s->ring[s->head].size;
         s->head = (s->head + 1) & (SHARD_ENTRIES - 1);

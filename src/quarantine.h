@@ -21,8 +21,9 @@ struct quarantined {
 };
 
 bool quarantine_init(struct pool *pool, size_t max_bytes);
-/* Queues a freed block on shard `shard`; the blocks pushed out to stay within the bound
- * (oldest first, at most QUARANTINE_EVICT_MAX) are copied to evicted. Returns their count. */
+/* Queues a freed block on shard `shard`. When that goes over the bound, the oldest
+ * QUARANTINE_EVICT_MAX blocks (fewer if the shard holds fewer) are pushed out and copied to
+ * evicted, so the shard may sit a few blocks under its bound. Returns their count. */
 size_t quarantine_push(unsigned shard, uintptr_t addr, size_t size, struct quarantined *evicted);
 
 void quarantine_lock_all(void);

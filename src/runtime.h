@@ -17,7 +17,7 @@ enum runtime_state { RUNTIME_UNINIT, RUNTIME_STARTING, RUNTIME_READY, RUNTIME_DI
 struct thread_state {
     int busy;            /* inside memtrace: nested allocations go straight to libc */
     pid_t tid;           /* cached: gettid is a syscall */
-    unsigned sample_tick; /* --guard=sample:N */
+    unsigned sample_tick; /* --guard=sample:N, and --guard=auto past a site's floor */
 };
 
 extern struct options runtime_options;
