@@ -96,12 +96,23 @@ static void fill_canary(uintptr_t lo, uintptr_t hi)
         memcpy((void *)a, canary_pattern + (a & 15), hi - a < 16 ? hi - a : 16);
 }
 
+/* Whether the 16 bytes at a hold their canary: two word compares, no call (this runs
+ * twice on every free). */
+static bool canary_chunk_intact(uintptr_t a)
+{
+    uint64_t have[2], want[2];
+    memcpy(have, (const void *)a, 16);
+    memcpy(want, canary_pattern + (a & 15), 16);
+    return ((have[0] ^ want[0]) | (have[1] ^ want[1])) == 0;
+}
+
 /* The first overwritten canary byte in [lo, hi) scanning from `from_end` side, or 0. */
 static uintptr_t find_bad_canary(uintptr_t lo, uintptr_t hi, bool from_end)
 {
     bool intact = true;
     for (uintptr_t a = lo; a < hi && intact; a += 16)
-        intact = memcmp((void *)a, canary_pattern + (a & 15), hi - a < 16 ? hi - a : 16) == 0;
+        intact = hi - a >= 16 ? canary_chunk_intact(a)
+                              : memcmp((void *)a, canary_pattern + (a & 15), hi - a) == 0;
     if (intact)
         return 0;
     for (uintptr_t i = 0; i < hi - lo; i++) {
