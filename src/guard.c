@@ -43,6 +43,7 @@ static struct {
     size_t page, slot_bytes, stride, slot_count;
     enum guard_side side;
     bool align16;
+    bool keep_freed_pages;        /* --free-fill: a freed block's pattern must stay readable */
     struct guard_slot *slots;
     uint32_t *quarantine;         /* ring of freed slots, oldest at q_head */
     size_t q_head, q_tail;        /* running counters; the ring index is counter % slot_count */
@@ -312,6 +313,11 @@ void guard_set_placement(enum guard_side side, bool always_align16)
     os_unlock(&g.lock);
 }
 
+void guard_set_keep_freed_pages(bool keep)
+{
+    __atomic_store_n(&g.keep_freed_pages, keep, __ATOMIC_RELAXED);
+}
+
 void guard_set_live_limit(size_t limit)
 {
     os_lock(&g.lock);
@@ -404,9 +410,11 @@ enum guard_free_result guard_free(void *ptr, int free_kind, uint32_t free_stack,
     block_pages(s->block, s->size, &lo, &hi);
     /* Should this fail, the pages stay accessible: later use-after-free goes unseen, no more. */
     os_mprotect((void *)lo, hi - lo, PROT_NONE);
-    /* Quarantined pages are never read again: give them back. Kept, the slots' pages made
-     * up most of the peak-RSS growth on python3 (27 of 40 MB). */
-    madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    /* Quarantined pages are never read again (unless --continue-after-fault opens one that
+     * holds a --free-fill pattern): give them back. Kept, the slots' pages made up most of
+     * the peak-RSS growth on python3 (27 of 40 MB). */
+    if (!__atomic_load_n(&g.keep_freed_pages, __ATOMIC_RELAXED))
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
     os_lock(&g.lock);
     set_state(s, SLOT_FREED);
     if (!is_retired(slot))

@@ -101,6 +101,9 @@ void guard_for_each_live(void (*fn)(const struct guard_info *info, void *ctx), v
 
 /* For the fault handler (async-signal-safe). True the first time only, per slot. */
 bool guard_claim_report(size_t slot);
+/* Keeps a freed block's pages (and the pattern written into them) instead of giving them
+ * back to the kernel: for --free-fill. */
+void guard_set_keep_freed_pages(bool keep);
 /* --continue-after-fault: makes the page holding addr accessible for good and retires
  * the slots next to it, which are then never reused. */
 bool guard_open_page(uintptr_t addr);

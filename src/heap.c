@@ -62,9 +62,11 @@ bool heap_init(struct pool *pool)
     site_counts = pool_alloc(pool, (size_t)STACK_ID_LIMIT * sizeof(uint32_t));
     guard_ready = runtime_options.guard != GUARD_NONE &&
                   guard_init(pool, GUARD_SLOTS, GUARD_MAX_BLOCK);
-    if (guard_ready)
+    if (guard_ready) {
         guard_set_placement(runtime_options.guard_side ? GUARD_SIDE_UNDERFLOW : GUARD_SIDE_OVERFLOW,
                             runtime_options.guard_align == 1);
+        guard_set_keep_freed_pages(runtime_options.free_fill != FILL_OFF);
+    }
     return true;
 }
 
