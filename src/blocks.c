@@ -239,27 +239,21 @@ bool blocks_find(uintptr_t addr, struct block *out)
     return lookup(addr, out, false);
 }
 
-enum block_release blocks_release(uintptr_t addr, uint32_t free_stack, uint8_t poison,
-                                  size_t poison_len, struct block *out)
+bool blocks_release(uintptr_t addr, uint8_t poison, size_t poison_len, struct block *out)
 {
     struct shard *s = shard_of(addr);
-    enum block_release result = RELEASE_NOT_FOUND;
 
     os_lock(&s->lock);
     struct block *b = find_block(s, addr);
     if (b) {
         *out = *b;
-        result = out->state == BLOCK_FREED ? RELEASE_ALREADY_FREED : RELEASE_DONE;
-        b->state = BLOCK_FREED;
-        if (result == RELEASE_DONE) {
-            b->free_stack = free_stack;
-            s->released++;
-        }
-        if (result == RELEASE_DONE && !(out->flags & BLOCK_GUARDED))
+        delete_slot(s, find_page(s, addr >> PAGE_SHIFT), b);
+        s->released++;
+        if (!(out->flags & BLOCK_GUARDED))
             memset((void *)addr, poison, poison_len < out->size ? poison_len : out->size);
     }
     os_unlock(&s->lock);
-    return result;
+    return b != NULL;
 }
 
 void blocks_for_each(void (*fn)(const struct block *block, void *ctx), void *ctx)

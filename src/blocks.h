@@ -26,7 +26,7 @@ struct block {
     uintptr_t addr;        /* 0 marks an empty slot */
     size_t size;           /* as requested */
     uint32_t alloc_stack;
-    uint32_t free_stack;   /* while BLOCK_FREED (in quarantine) */
+    uint32_t free_stack;   /* while BLOCK_FREED (in the quarantine, not in this table) */
     uint32_t tid;
     uint8_t kind;          /* enum alloc_kind */
     uint8_t state;         /* enum block_state */
@@ -37,7 +37,6 @@ struct block {
 /* Lives in the guarded pool (src/guard.c), not in glibc's heap. */
 #define BLOCK_GUARDED 2
 
-enum block_release { RELEASE_NOT_FOUND, RELEASE_DONE, RELEASE_ALREADY_FREED };
 
 bool blocks_init(struct pool *pool);
 /* False only when the pool is exhausted; the block then goes unrecorded. */
@@ -48,12 +47,10 @@ bool blocks_find(uintptr_t addr, struct block *out);
 /* Starts loading addr's slot into the cache, so that a lookup a little later does not
  * wait for memory. Takes no lock: a table growing meanwhile only makes it a wasted hint. */
 void blocks_prefetch(uintptr_t addr);
-/* free(): a live block becomes BLOCK_FREED with free_stack (RELEASE_DONE); a block that is
- * already freed is a double free (RELEASE_ALREADY_FREED). *out gets the block as it was.
- * A redzoned block's first poison_len bytes get the poison byte in the same step, under
- * the lock, so that a fork never sees a freed block without its pattern. */
-enum block_release blocks_release(uintptr_t addr, uint32_t free_stack, uint8_t poison,
-                                  size_t poison_len, struct block *out);
+/* free(): removes the block at addr into *out, counted as released (it goes on to the
+ * quarantine, src/quarantine.h); false when the table has no block there. A redzoned
+ * block's first poison_len bytes get the poison byte in the same step, under the lock. */
+bool blocks_release(uintptr_t addr, uint8_t poison, size_t poison_len, struct block *out);
 void blocks_for_each(void (*fn)(const struct block *block, void *ctx), void *ctx);
 size_t blocks_live_count(void);
 /* Blocks ever inserted, ever released (freed), and the bytes inserted. */

@@ -130,12 +130,11 @@ static size_t head_size(const struct block *b)
     return b->head_shift ? (size_t)1 << b->head_shift : 0;
 }
 
-/* Reports an overwritten redzone of b, found while `stack` ran (a free, or exit). */
-static void check_redzones(const struct block *b, uint32_t stack)
+/* Reports the overwritten redzone bytes of b nearest it (0: intact), found while `stack`
+ * ran (a free, an eviction, or exit). */
+static void report_redzone_writes(const struct block *b, uint32_t stack, uintptr_t bad_before,
+                                  uintptr_t bad_after)
 {
-    uintptr_t head = head_size(b);
-    uintptr_t bad_before = find_bad_canary(b->addr - head, b->addr, true);
-    uintptr_t bad_after = find_bad_canary(b->addr + b->size, b->addr + b->size + REDZONE, false);
     for (int side = 0; side < 2; side++) {
         uintptr_t bad = side ? bad_after : bad_before;
         if (!bad)
@@ -148,6 +147,24 @@ static void check_redzones(const struct block *b, uint32_t stack)
         };
         eventlog_error(&e);
     }
+}
+
+static uintptr_t tail_damage(const struct block *b)
+{
+    return find_bad_canary(b->addr + b->size, b->addr + b->size + REDZONE, false);
+}
+
+/* A damaged redzone is reported once: refilled, it only shows later writes (the block's
+ * quarantine and exit checks look again). */
+static void check_redzones(const struct block *b, uint32_t stack)
+{
+    uintptr_t head = head_size(b), bad_before = find_bad_canary(b->addr - head, b->addr, true);
+    uintptr_t bad_after = tail_damage(b);
+    report_redzone_writes(b, stack, bad_before, bad_after);
+    if (bad_before)
+        fill_canary(b->addr - head, b->addr);
+    if (bad_after)
+        fill_canary(b->addr + b->size, b->addr + b->size + REDZONE);
 }
 
 static size_t free_pattern_length(size_t size)
@@ -326,23 +343,29 @@ static void report_guard_free(enum guard_free_result r, uintptr_t addr, enum all
  * Release
  * -------------------------------------------------------------------------------- */
 
-/* The redzoned block b (now BLOCK_FREED in the table) goes into the quarantine; whatever
+/* A block leaving the quarantine (or still in it at exit): its free pattern, its tag and
+ * the rest of its redzones must be as they were left. */
+static void check_quarantined(const struct block *b, struct quarantine_place place, void *ctx)
+{
+    (void)ctx;
+    check_free_pattern(b);
+    uintptr_t bad_before = quarantine_tag_damage(b, place);
+    if (!bad_before)
+        bad_before = find_bad_canary(b->addr - head_size(b), b->addr - QUARANTINE_TAG_SIZE, true);
+    report_redzone_writes(b, b->free_stack, bad_before, tail_damage(b));
+}
+
+/* The redzoned block b (out of the table, BLOCK_FREED) goes into the quarantine; whatever
  * that pushes out is checked and given back to glibc. */
 static void quarantine_block(const struct block *b)
 {
-    struct quarantined evicted[QUARANTINE_EVICT_MAX];
-    size_t n = quarantine_push((unsigned)runtime_tid(), b->addr, b->size, evicted);
+    struct quarantine_evicted evicted[QUARANTINE_EVICT_MAX];
+    size_t n = quarantine_push((unsigned)runtime_tid(), b, evicted);
+    for (size_t i = 0; i < n; i++)
+        __builtin_prefetch((const void *)evicted[i].block.addr);
     for (size_t i = 0; i < n; i++) {
-        blocks_prefetch(evicted[i].addr);
-        __builtin_prefetch((const void *)evicted[i].addr);
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct block old;
-        if (!blocks_remove(evicted[i].addr, &old))
-            continue;
-        check_free_pattern(&old);
-        check_redzones(&old, old.free_stack);
-        release_redzoned(&old);
+        check_quarantined(&evicted[i].block, evicted[i].place, NULL);
+        release_redzoned(&evicted[i].block);
     }
 }
 
@@ -350,10 +373,8 @@ static void quarantine_block(const struct block *b)
 static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
 {
     struct block b;
-    enum block_release r = blocks_release((uintptr_t)ptr, stack, free_pattern(),
-                                          free_pattern_length(SIZE_MAX), &b);
 
-    if (r == RELEASE_NOT_FOUND) {
+    if (!blocks_release((uintptr_t)ptr, free_pattern(), free_pattern_length(SIZE_MAX), &b)) {
         struct guard_info info;
         enum guard_free_result gr;
         if (nested_free(ptr))
@@ -363,19 +384,15 @@ static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
             report_guard_free(gr, (uintptr_t)ptr, kind, stack, &info);
             return;
         }
-        report_bad_free(ERROR_INVALID_FREE, (uintptr_t)ptr, kind, stack, NULL);
-        return;
-    }
-    if (r == RELEASE_ALREADY_FREED) {
-        report_bad_free(ERROR_DOUBLE_FREE, (uintptr_t)ptr, kind, stack, &b);
+        bool waiting = quarantine_find((uintptr_t)ptr, &b);
+        report_bad_free(waiting ? ERROR_DOUBLE_FREE : ERROR_INVALID_FREE, (uintptr_t)ptr, kind, stack,
+                        waiting ? &b : NULL);
         return;
     }
     if (b.kind != kind)
         report_bad_free(ERROR_MISMATCHED_FREE, (uintptr_t)ptr, kind, stack, &b);
     if (b.flags & BLOCK_GUARDED) {
         struct guard_info info;
-        struct block gone;
-        blocks_remove(b.addr, &gone);
         if (runtime_options.free_fill != FILL_OFF)   /* seen only with --continue-after-fault */
             memset(ptr, runtime_options.free_fill, b.size);
         enum guard_free_result gr = guard_free(ptr, kind, stack, runtime_tid(), &info);
@@ -625,8 +642,6 @@ static void check_live_block(const struct block *b, void *ctx)
     if (b->flags & BLOCK_GUARDED) {
         if (b->state == BLOCK_LIVE && !guard_check((const void *)b->addr, &info))
             report_guard_free(GUARD_FREE_CANARY_CORRUPT, b->addr, (enum alloc_kind)b->kind, 0, &info);
-    } else if (b->state == BLOCK_FREED) {
-        check_free_pattern(b);
     } else {
         check_redzones(b, 0);
     }
@@ -635,4 +650,5 @@ static void check_live_block(const struct block *b, void *ctx)
 void heap_check_all(void)
 {
     blocks_for_each(check_live_block, NULL);
+    quarantine_for_each(check_quarantined, NULL);
 }

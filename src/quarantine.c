@@ -1,6 +1,10 @@
 /* quarantine.c — the sharded FIFO of freed blocks (see quarantine.h). */
 #include "quarantine.h"
 
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
 #include "os.h"
 
 #define SHARDS 8
@@ -8,44 +12,119 @@
 
 struct shard {
     struct spinlock lock;
-    struct quarantined *ring;
-    size_t head, count, bytes;
+    struct block *ring;
+    uint64_t head, count;            /* head: running position of the oldest block */
+    size_t bytes;
 } __attribute__((aligned(64)));
 
 static struct shard shards[SHARDS];
 static size_t shard_budget;
 
+#define TAG_MAGIC 0x5155415241544147ull   /* "GATARAUQ" */
+#define POSITION_BITS 56
+
+struct tag {
+    uint64_t addr_check;             /* addr ^ TAG_MAGIC */
+    uint64_t place;                  /* shard << POSITION_BITS | position */
+};
+
+static struct tag tag_of(uintptr_t addr, struct quarantine_place place)
+{
+    return (struct tag){addr ^ TAG_MAGIC,
+                        (uint64_t)place.shard << POSITION_BITS | (place.position & ((1ull << POSITION_BITS) - 1))};
+}
+
 bool quarantine_init(struct pool *pool, size_t max_bytes)
 {
     shard_budget = max_bytes / SHARDS;
     for (int i = 0; i < SHARDS; i++) {
-        shards[i].ring = pool_alloc(pool, SHARD_ENTRIES * sizeof(struct quarantined));
+        shards[i].ring = pool_alloc(pool, SHARD_ENTRIES * sizeof(struct block));
         if (!shards[i].ring)
             return false;
     }
     return true;
 }
 
-size_t quarantine_push(unsigned shard_index, uintptr_t addr, size_t size, struct quarantined *evicted)
+static struct block *at(struct shard *s, uint64_t position)
+{
+    return &s->ring[position & (SHARD_ENTRIES - 1)];
+}
+
+size_t quarantine_push(unsigned shard_index, const struct block *block, struct quarantine_evicted *evicted)
 {
     struct shard *s = &shards[shard_index % SHARDS];
+    struct quarantine_place place = {shard_index % SHARDS, 0};
     size_t n = 0;
 
     os_lock(&s->lock);
-    s->ring[(s->head + s->count) & (SHARD_ENTRIES - 1)] = (struct quarantined){addr, size};
+    place.position = s->head + s->count;
+    *at(s, place.position) = *block;
+    struct tag tag = tag_of(block->addr, place);
+    memcpy((void *)(block->addr - sizeof tag), &tag, sizeof tag);
     s->count++;
-    s->bytes += size;
-    /* Once over the bound, a whole batch leaves: the caller's lookups for a batch overlap
+    s->bytes += block->size;
+    /* Once over the bound, a whole batch leaves: the caller's checks of a batch overlap
      * their cache misses, where one eviction per free would wait for each in turn. */
     bool over = s->bytes > shard_budget || s->count == SHARD_ENTRIES;
     while (over && n < QUARANTINE_EVICT_MAX && s->count > 0) {
-        evicted[n++] = s->ring[s->head];
-        s->bytes -= s->ring[s->head].size;
-        s->head = (s->head + 1) & (SHARD_ENTRIES - 1);
+        evicted[n].block = *at(s, s->head);
+        evicted[n].place = (struct quarantine_place){place.shard, s->head};
+        s->bytes -= evicted[n++].block.size;
+        s->head++;
         s->count--;
     }
     os_unlock(&s->lock);
     return n;
+}
+
+/* addr may be anything a program passed to free: read its would-be tag through the
+ * kernel, which answers EFAULT instead of faulting. */
+static bool read_tag(uintptr_t addr, struct tag *tag)
+{
+    struct iovec local = {tag, sizeof *tag}, remote = {(void *)(addr - sizeof *tag), sizeof *tag};
+    return addr >= sizeof *tag &&
+           process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)sizeof *tag;
+}
+
+bool quarantine_find(uintptr_t addr, struct block *out)
+{
+    struct tag tag;
+    if (!read_tag(addr, &tag) || tag.addr_check != (addr ^ TAG_MAGIC))
+        return false;
+    uint32_t shard_index = (uint32_t)(tag.place >> POSITION_BITS);
+    uint64_t position = tag.place & ((1ull << POSITION_BITS) - 1);
+    if (shard_index >= SHARDS)
+        return false;
+    struct shard *s = &shards[shard_index];
+    bool found;
+
+    os_lock(&s->lock);
+    found = position >= s->head && position < s->head + s->count && at(s, position)->addr == addr;
+    if (found)
+        *out = *at(s, position);
+    os_unlock(&s->lock);
+    return found;
+}
+
+uintptr_t quarantine_tag_damage(const struct block *block, struct quarantine_place place)
+{
+    struct tag want = tag_of(block->addr, place), have;
+    memcpy(&have, (const void *)(block->addr - sizeof have), sizeof have);
+    if (have.addr_check == want.addr_check && have.place == want.place)
+        return 0;
+    const uint8_t *h = (const uint8_t *)&have, *w = (const uint8_t *)&want;
+    for (size_t i = sizeof have; i-- > 0;)
+        if (h[i] != w[i])
+            return block->addr - sizeof have + i;
+    return 0;
+}
+
+void quarantine_for_each(void (*fn)(const struct block *block, struct quarantine_place place, void *ctx),
+                         void *ctx)
+{
+    for (uint32_t i = 0; i < SHARDS; i++)
+        for (uint64_t p = shards[i].head; p < shards[i].head + shards[i].count; p++)
+            fn(at(&shards[i], p), (struct quarantine_place){i, p}, ctx);
 }
 
 void quarantine_lock_all(void)

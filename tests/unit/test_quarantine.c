@@ -1,0 +1,92 @@
+/* test_quarantine.c — the quarantine of freed blocks: FIFO order within the byte bound,
+ * batches of evictions, a second free finding its block through the tag (and a wild or
+ * evicted pointer not finding one, without a fault), tag damage located to the byte,
+ * iteration over what waits. */
+#include "check.h"
+#include "quarantine.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+#define BLOCKS 64
+#define BLOCK_SIZE 48
+#define STRIDE 80                    /* a 16-byte redzone for the tag, the block, slack */
+
+static struct pool pool;
+static uint8_t *arena;
+
+static struct block freed_block(int i)
+{
+    return (struct block){.addr = (uintptr_t)arena + i * STRIDE + 16, .size = BLOCK_SIZE,
+                          .alloc_stack = 100 + i, .free_stack = 200 + i, .state = BLOCK_FREED,
+                          .head_shift = 4};
+}
+
+static void count_waiting(const struct block *b, struct quarantine_place place, void *ctx)
+{
+    (void)b;
+    (void)place;
+    ++*(int *)ctx;
+}
+
+static void test_fifo_and_find(void)
+{
+    struct quarantine_evicted out[QUARANTINE_EVICT_MAX];
+    struct block b;
+    size_t evicted = 0;
+    int first_out = -1;
+
+    /* Bound 8 * 10 blocks' bytes on each of 8 shards: all on shard 3, so ten fit. */
+    for (int i = 0; i < 10; i++) {
+        struct block fb = freed_block(i);
+        evicted += quarantine_push(3, &fb, out);
+    }
+    CHECK(evicted == 0);
+    CHECK(quarantine_find(freed_block(4).addr, &b) && b.alloc_stack == 104 && b.free_stack == 204);
+    CHECK(!quarantine_find(freed_block(4).addr + 16, &b));   /* not a block start */
+    CHECK(!quarantine_find(16, &b));                          /* unmapped: no fault */
+    CHECK(!quarantine_find((uintptr_t)arena, &b));            /* below the tag: not mapped */
+
+    struct block fb = freed_block(10);
+    size_t n = quarantine_push(3, &fb, out);
+    CHECK(n == QUARANTINE_EVICT_MAX);                         /* over the bound: a batch */
+    if (n)
+        first_out = (int)(out[0].block.alloc_stack - 100);
+    CHECK(first_out == 0 && out[n - 1].block.alloc_stack == 100 + n - 1);
+    CHECK(!quarantine_find(freed_block(0).addr, &b));         /* evicted: no longer found */
+    CHECK(quarantine_find(freed_block(10).addr, &b));
+    CHECK(quarantine_tag_damage(&out[1].block, out[1].place) == 0);
+
+    int waiting = 0;
+    quarantine_for_each(count_waiting, &waiting);
+    CHECK(waiting == 11 - QUARANTINE_EVICT_MAX);
+}
+
+static void test_tag_damage(void)
+{
+    struct quarantine_evicted out[QUARANTINE_EVICT_MAX];
+    struct block fb = freed_block(20), b;
+    quarantine_push(5, &fb, out);
+    uint8_t *tag = (uint8_t *)fb.addr - QUARANTINE_TAG_SIZE;
+    CHECK(quarantine_find(fb.addr, &b));
+    tag[3] ^= 0xff;
+    tag[9] ^= 0xff;
+    struct quarantine_place place = {5, 0};
+    CHECK(quarantine_tag_damage(&fb, place) == (uintptr_t)&tag[9]);   /* the nearest one */
+    CHECK(!quarantine_find(fb.addr, &b));              /* a broken tag finds nothing */
+}
+
+int main(void)
+{
+    pool_init(&pool, 24, 0);
+    /* The first page stays PROT_NONE: a read before the arena's blocks must not fault. */
+    uint8_t *map = mmap(NULL, 2 * 4096 + BLOCKS * STRIDE, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(map != MAP_FAILED);
+    mprotect(map, 4096, PROT_NONE);
+    arena = map + 4096;
+    CHECK(quarantine_init(&pool, 8 * 10 * BLOCK_SIZE));
+    test_fifo_and_find();
+    test_tag_damage();
+    return CHECK_DONE("test_quarantine");
+}
