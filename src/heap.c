@@ -427,7 +427,10 @@ static bool enter(void)
     if (!runtime_ensure_ready() || runtime_thread.busy)
         return false;
     runtime_thread.busy = 1;
-    fault_thread_init();
+    if (!runtime_thread.exit_hooked) {
+        fault_thread_init();
+        runtime_thread_start();
+    }
     return true;
 }
 

@@ -340,8 +340,15 @@ static void scan_thread(struct scan *s, uintptr_t from, uintptr_t tp)
     const struct range *stack = mapping_of(s, from);
     if (stack)
         scan_root(s, from, stack->hi);
-    if (tp)
-        scan_root(s, tp - s->caller->static_tls_size, tp + TCB_SIZE);
+    if (!tp)
+        return;
+    /* On a thread's own stack mapping, the static TLS sits above its frames, and the
+     * static TLS size (surplus included) can reach below the stack pointer, into dead
+     * frames whose stale pointers would pass leaks off as reachable. */
+    uintptr_t tls_lo = tp - s->caller->static_tls_size;
+    if (tls_lo < from && tp > from)
+        tls_lo = from;
+    scan_root(s, tls_lo, tp + TCB_SIZE);
 }
 
 /* Blocks the dynamic linker allocated (DTVs, dynamic TLS, link maps) hang off places

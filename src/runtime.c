@@ -24,6 +24,7 @@
 #include "os.h"
 #include "quarantine.h"
 #include "stacks.h"
+#include "unwind_cache.h"
 
 #define POOL_ARENA_ORDER 26          /* 64 MiB arenas, reserved lazily by the kernel */
 #define DEFAULT_STATIC_TLS 4096
@@ -40,6 +41,7 @@ static struct {
     int tables_ready;
     int exit_done;
     bool own_log;                    /* no launcher: we render the report ourselves */
+    bool thread_exit_key_ready;      /* thread_exit runs as each thread ends */
     int exit_kind;                   /* 0 unknown, 1 status, 2 signal */
     int exit_value;
     char options_text[1024];
@@ -208,6 +210,24 @@ static bool read_options(void)
     return false;
 }
 
+/* Runs as each thread ends (a pthread key's destructor): its unwind cache goes back. */
+static void thread_exit(void *unused)
+{
+    (void)unused;
+    unwind_cache_thread_exit();
+}
+
+static pthread_key_t thread_exit_key;
+
+/* The key's destructor only runs for a thread that set a value: done on its first call. */
+void runtime_thread_start(void)
+{
+    if (!runtime_thread.exit_hooked && rt.thread_exit_key_ready) {
+        runtime_thread.exit_hooked = 1;
+        pthread_setspecific(thread_exit_key, &runtime_thread);
+    }
+}
+
 static void initialize(void)
 {
     runtime_thread.busy = 1;
@@ -233,6 +253,7 @@ static void initialize(void)
         drop_self_from_ld_preload();
     bool logging = open_log();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    rt.thread_exit_key_ready = pthread_key_create(&thread_exit_key, thread_exit) == 0;
     __atomic_store_n(&rt.state, logging ? RUNTIME_READY : RUNTIME_DISABLED, __ATOMIC_RELEASE);
     runtime_thread.busy = 0;
 }

@@ -18,6 +18,7 @@ struct thread_state {
     int busy;            /* inside memtrace: nested allocations go straight to libc */
     pid_t tid;           /* cached: gettid is a syscall */
     unsigned sample_tick; /* --guard=sample:N, and --guard=auto past a site's floor */
+    int exit_hooked;     /* runtime_thread_start ran: memtrace hears of this thread's end */
 };
 
 extern struct options runtime_options;
@@ -29,6 +30,9 @@ bool runtime_ensure_ready(void);
 /* True once the block table exists: even re-entrant allocations are recorded then. */
 bool runtime_tables_ready(void);
 pid_t runtime_tid(void);
+/* On a thread's first tracked call: arranges for its memtrace state to be given back when
+ * it ends. */
+void runtime_thread_start(void);
 
 /* The exit sequence; runs once, whichever of exit, return from main or _exit gets here. */
 void runtime_exit(void);

@@ -39,6 +39,7 @@ bool stacks_init(struct pool *pool, uintptr_t internal_lo, uintptr_t internal_hi
     stacks.slots = pool_alloc(pool, TABLE_SLOTS * sizeof(uint32_t));
     stacks.records = pool_alloc(pool, ID_LIMIT * sizeof(struct stack_record *));
     stacks.next_id = 1;
+    unwind_cache_init(pool);
     return stacks.slots && stacks.records;
 }
 

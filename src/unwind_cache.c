@@ -6,12 +6,13 @@
 #include <unistd.h>
 
 #include "os.h"
+#include "pool.h"
 
 /* Set-associative: calls from different sites at the same depth share (sp, ra), since
  * ra is memtrace's own; the ways tell them apart by their slots. */
 #define SET_ORDER 7
 #define WAYS 4
-#define CACHE_FRAMES 32              /* return addresses checked per entry */
+#define CACHE_FRAMES 28              /* return addresses checked per entry: 24 callers + ours */
 #define EXACT_FRAMES 4               /* the innermost ones, compared word by word */
 #define FRAME_SCAN_MAX 65536         /* bytes searched past one slot for the next */
 #define OFFSET_MAX ((1ul << 16) * sizeof(uintptr_t))  /* offsets are stored in words */
@@ -19,7 +20,7 @@
 
 extern void *__libc_stack_end;
 
-/* 128 bytes: the innermost return addresses as they were (where call sites at one depth
+/* 120 bytes: the innermost return addresses as they were (where call sites at one depth
  * differ, so a wrong way fails fast) and a 64-bit hash of the outer ones, which keeps 512
  * entries in 64 KiB a thread (hits: 88% with 128 full-size entries, 97% with 512). */
 struct cache_entry {
@@ -31,22 +32,42 @@ struct cache_entry {
     uint16_t offset[CACHE_FRAMES];   /* (slot address - sp) / 8 */
 };
 
-static __thread struct {
-    uintptr_t lo, hi;                /* this thread's stack; lo == hi: unknown, no cache */
-    bool bounds_read;
+/* 64 KiB: too big for static TLS, which glibc carves out of every thread's stack (a
+ * thread asking for a 64 KiB stack would be refused with EINVAL). So each thread's cache
+ * comes from the runtime pool on its first capture and goes back when the thread exits. */
+struct thread_cache {
+    uintptr_t lo, hi;                /* this thread's stack; lo == hi: unknown, no caching */
     uint8_t next_victim[1u << SET_ORDER];
     struct cache_entry sets[1u << SET_ORDER][WAYS];
-} cache __attribute__((tls_model("initial-exec")));
+};
+_Static_assert(sizeof(struct thread_cache) <= 64 * 1024, "a thread's cache is one 64 KiB pool block");
+
+#define CACHE_RETIRED ((struct thread_cache *)1)   /* the thread is exiting: no more caching */
+
+static struct pool *cache_pool;
+static __thread struct thread_cache *cache __attribute__((tls_model("initial-exec")));
+
+void unwind_cache_init(struct pool *pool)
+{
+    cache_pool = pool;
+}
+
+void unwind_cache_thread_exit(void)
+{
+    struct thread_cache *mine = cache;
+    cache = CACHE_RETIRED;
+    if (mine && mine != CACHE_RETIRED)
+        pool_free(cache_pool, mine);
+}
 
 /* The main thread's stack ends at __libc_stack_end; another thread's is pthread's.
  * pthread_getattr_np may allocate: we run with the thread marked busy, so that goes to
  * the nested allocator. */
-static void read_stack_bounds(void)
+static void read_stack_bounds(struct thread_cache *c)
 {
-    cache.bounds_read = true;
     if (os_gettid() == getpid()) {
-        cache.hi = (uintptr_t)__libc_stack_end;
-        cache.lo = cache.hi > MAIN_STACK_MAX ? cache.hi - MAIN_STACK_MAX : 0;
+        c->hi = (uintptr_t)__libc_stack_end;
+        c->lo = c->hi > MAIN_STACK_MAX ? c->hi - MAIN_STACK_MAX : 0;
         return;
     }
     pthread_attr_t attr;
@@ -55,10 +76,22 @@ static void read_stack_bounds(void)
     if (pthread_getattr_np(pthread_self(), &attr) != 0)
         return;
     if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
-        cache.lo = (uintptr_t)addr;
-        cache.hi = (uintptr_t)addr + size;
+        c->lo = (uintptr_t)addr;
+        c->hi = (uintptr_t)addr + size;
     }
     pthread_attr_destroy(&attr);
+}
+
+/* This thread's cache, made on first use; NULL when there is none to be had. */
+static struct thread_cache *thread_cache(void)
+{
+    if (cache)
+        return cache == CACHE_RETIRED ? NULL : cache;
+    struct thread_cache *c = cache_pool ? pool_alloc(cache_pool, sizeof *c) : NULL;
+    if (!c)
+        return NULL;
+    read_stack_bounds(c);
+    return cache = c;
 }
 
 static unsigned set_of(uintptr_t sp, uintptr_t ra)
@@ -95,7 +128,9 @@ static bool entry_holds(const struct cache_entry *e, uintptr_t sp, uintptr_t ra,
 
 uint32_t unwind_cache_find(uintptr_t sp, uintptr_t ra, int max_depth)
 {
-    const struct cache_entry *set = cache.sets[set_of(sp, ra)];
+    if (!cache || cache == CACHE_RETIRED)
+        return 0;
+    const struct cache_entry *set = cache->sets[set_of(sp, ra)];
     for (int way = 0; way < WAYS; way++)
         if (entry_holds(&set[way], sp, ra, max_depth))
             return set[way].id;
@@ -103,12 +138,13 @@ uint32_t unwind_cache_find(uintptr_t sp, uintptr_t ra, int max_depth)
 }
 
 /* Finds, in order going up the stack from sp, the slot holding each return address. */
-static bool locate_slots(struct cache_entry *e, uintptr_t sp, void *const *pcs, int n)
+static bool locate_slots(const struct thread_cache *c, struct cache_entry *e, uintptr_t sp,
+                         void *const *pcs, int n)
 {
     uintptr_t at = sp;
     for (int i = 1; i < n; i++) {
         uintptr_t want = (uintptr_t)pcs[i];
-        uintptr_t limit = cache.hi - sizeof(uintptr_t);
+        uintptr_t limit = c->hi - sizeof(uintptr_t);
         if (limit - at > FRAME_SCAN_MAX)
             limit = at + FRAME_SCAN_MAX;
         while (at <= limit && stack_word(at) != want)
@@ -126,15 +162,14 @@ static bool locate_slots(struct cache_entry *e, uintptr_t sp, void *const *pcs, 
 void unwind_cache_store(uintptr_t sp, uintptr_t ra, int max_depth, void *const *pcs, int n,
                         uint32_t id)
 {
-    if (!cache.bounds_read)
-        read_stack_bounds();
-    if (id == 0 || n < 2 || n - 1 > CACHE_FRAMES || sp < cache.lo || sp >= cache.hi ||
+    struct thread_cache *c = thread_cache();
+    if (!c || id == 0 || n < 2 || n - 1 > CACHE_FRAMES || sp < c->lo || sp >= c->hi ||
         (sp & (sizeof(uintptr_t) - 1)) || (uintptr_t)pcs[1] != ra)
         return;
     unsigned set = set_of(sp, ra);
-    struct cache_entry *e = &cache.sets[set][cache.next_victim[set]++ % WAYS];
+    struct cache_entry *e = &c->sets[set][c->next_victim[set]++ % WAYS];
     e->id = 0;
-    if (!locate_slots(e, sp, pcs, n))
+    if (!locate_slots(c, e, sp, pcs, n))
         return;
     e->sp = sp;
     e->ra = ra;

@@ -11,7 +11,15 @@
 #ifndef MEMTRACE_UNWIND_CACHE_H
 #define MEMTRACE_UNWIND_CACHE_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "pool.h"
+
+/* Caches live in `pool`, one per thread, made on its first capture. */
+void unwind_cache_init(struct pool *pool);
+/* The calling thread is ending: its cache goes back to the pool, and it caches no more. */
+void unwind_cache_thread_exit(void);
 
 /* The cached id for a capture at (sp, ra) with this depth limit, or 0. */
 uint32_t unwind_cache_find(uintptr_t sp, uintptr_t ra, int max_depth);
