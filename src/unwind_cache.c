@@ -107,13 +107,19 @@ static uintptr_t stack_word(uintptr_t at)
     return *(const volatile uintptr_t *)at;
 }
 
-/* The outer slots' contents, in order. */
+/* The outer slots' contents, in order; two multiply lanes halve the dependency chain. */
 static uint64_t hash_outer(const struct cache_entry *e, uintptr_t sp)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ull;
-    for (unsigned i = EXACT_FRAMES; i < e->slots; i++)
-        h = (h ^ stack_word(sp + e->offset[i] * sizeof(uintptr_t))) * 0xff51afd7ed558ccdull;
-    return h ^ (h >> 32);
+    uint64_t a = 0x9e3779b97f4a7c15ull, b = 0xc2b2ae3d27d4eb4full;
+    unsigned i = EXACT_FRAMES;
+    for (; i + 1 < e->slots; i += 2) {
+        a = (a ^ stack_word(sp + e->offset[i] * sizeof(uintptr_t))) * 0xff51afd7ed558ccdull;
+        b = (b ^ stack_word(sp + e->offset[i + 1] * sizeof(uintptr_t))) * 0xc4ceb9fe1a85ec53ull;
+    }
+    if (i < e->slots)
+        a = (a ^ stack_word(sp + e->offset[i] * sizeof(uintptr_t))) * 0xff51afd7ed558ccdull;
+    a ^= (b ^ (b >> 29)) * 0x9e3779b97f4a7c15ull;
+    return a ^ (a >> 32);
 }
 
 static bool entry_holds(const struct cache_entry *e, uintptr_t sp, uintptr_t ra, int max_depth)
