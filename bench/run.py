@@ -1091,8 +1091,7 @@ def render(results, tools, args, started, elapsed):
                 ("intern_hit", "dedup alone, known 24-PC stack, random among 100k (cache-cold) (`stacks_intern`)"),
                 ("intern_new", "dedup, new 24-PC stack (`stacks_intern`, insert)"),
                 ("blocks_find", "block lookup among 1M live blocks (`blocks_find`)"),
-                ("blocks_release", "free() lookup + mark freed among 1M (`blocks_release`)"),
-                ("blocks_remove", "remove from the table (`blocks_remove`, quarantine eviction)"),
+                ("blocks_release", "free(): find and remove among 1M (`blocks_release`)"),
                 ("blocks_insert", "insert, table growing to 1M (`blocks_insert`)"),
             ]
             for key, label in labels:

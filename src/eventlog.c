@@ -2,6 +2,7 @@
 #include "eventlog.h"
 
 #include <elf.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <link.h>
 #include <string.h>
@@ -22,6 +23,7 @@ static struct {
     struct spinlock modules_lock;
     int fd;
     bool ended;                      /* `end` written: nothing more belongs in the log */
+    int write_failed;                /* a write failed: said once on stderr */
     dev_t dev;                       /* the log file itself, to notice a stolen descriptor */
     ino_t ino;
     char pattern[512];
@@ -69,14 +71,32 @@ static void keep_log_fd(void)
     elog.fd = open_log(elog.path, O_APPEND);
 }
 
+/* A full disk or a failing device: the report will lack what follows, so say so once,
+ * in one line (no strerror: it may allocate). The program itself goes on untouched. */
+static void say_write_failed(int error)
+{
+    char buf[800];
+    struct line l;
+    if (__atomic_exchange_n(&elog.write_failed, 1, __ATOMIC_RELAXED))
+        return;
+    line_init(&l, buf, sizeof buf - 1);
+    line_str(&l, "memtrace: cannot write the event log ");
+    line_str(&l, elog.path);
+    line_str(&l, error == ENOSPC ? ": no space left on device" : ": write failed, errno ");
+    if (error != ENOSPC)
+        line_dec(&l, (uint64_t)error);
+    line_str(&l, "; the report will be incomplete\n");
+    os_write_all(2, l.buf, l.len);
+}
+
 static void write_line(struct line *l)
 {
     line_char(l, '\n');
     if (elog.fd < 0)
         return;
     keep_log_fd();
-    if (elog.fd >= 0)
-        os_write_all(elog.fd, l->buf, l->len);
+    if (elog.fd >= 0 && !os_write_all(elog.fd, l->buf, l->len))
+        say_write_failed(errno);
 }
 
 /* The program's own command line, one `arg` record per element of /proc/self/cmdline. */

@@ -11,6 +11,7 @@ import re
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -454,3 +455,21 @@ def valgrind_sites(errors, directory):
         out.append((memtrace_kind_of(e), os.path.basename(frame["file"]) if frame else None,
                     frame.get("line") if frame else None))
     return sorted(out, key=repr)
+
+
+def clean_env():
+    """The environment without a memtrace of the caller's own (LD_PRELOAD, options)."""
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    env.pop("MEMTRACE_OPTIONS", None)
+    return env
+
+
+def texts(proc):
+    """stdout and stderr of a binary-mode run, as text."""
+    return (proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+
+
+def for_load(proc):
+    """What load_report wants for its failure message, from a binary-mode run."""
+    return SimpleNamespace(returncode=proc.returncode, stderr=texts(proc)[1][-4000:])

@@ -20,8 +20,6 @@ each mode; every mode leaks one 123-byte block ("leak definite hostile") first.
 import os
 import re
 import signal
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -31,21 +29,6 @@ SAMPLE = "hostile"
 RUN_TIMEOUT = 120
 LEAK = 123            # leak_once()
 LEAK_AFTER_CHILD = 77  # leak_after_child()
-
-
-def clean_env():
-    env = dict(os.environ)
-    env.pop("LD_PRELOAD", None)
-    env.pop("MEMTRACE_OPTIONS", None)
-    return env
-
-
-def texts(proc):
-    return (proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
-
-
-def for_load(proc):
-    return SimpleNamespace(returncode=proc.returncode, stderr=texts(proc)[1][-4000:])
 
 
 def memtrace_lines(stderr):
@@ -102,8 +85,8 @@ def test_vfork_and_posix_spawn(paths, run_watched, marker, tmp_path, mode, child
     reports.mkdir()
     proc = run_watched([paths.memtrace, f"--trace-children={trace}", f"--json={reports}/%p.json",
                         f"--event-log={reports}/%p.log", paths.sample_bin(SAMPLE), mode,
-                        child_prog], RUN_TIMEOUT, cwd=tmp_path, env=clean_env())
-    stdout, stderr = texts(proc)
+                        child_prog], RUN_TIMEOUT, cwd=tmp_path, env=u.clean_env())
+    stdout, stderr = u.texts(proc)
     assert proc.returncode == status, f"exit {proc.returncode}\n{stdout}\n{stderr[-4000:]}"
     pid = own_pid(stdout)
     m = re.search(rf"^{mode} child (\d+) status=(\d+)$", stdout, re.M)
@@ -114,12 +97,12 @@ def test_vfork_and_posix_spawn(paths, run_watched, marker, tmp_path, mode, child
     files = {int(f.stem): f for f in reports.glob("*.json")}
     expected_pids = {pid, child_pid} if trace == "yes" else {pid}
     assert set(files) == expected_pids, f"reports {sorted(files)}, pids parent {pid} child {child_pid}"
-    check_parent(u.load_report(files[pid], for_load(proc)), marker, status, after_child=True)
+    check_parent(u.load_report(files[pid], u.for_load(proc)), marker, status, after_child=True)
     # The child's exec is not the parent's: no `exec` record in the parent's log (a reader
     # takes a log that stops after one for a process that became an untraced program).
     assert "exec" not in (reports / f"{pid}.log").read_text().splitlines()
     if trace == "yes":
-        report = u.load_report(files[child_pid], for_load(proc))
+        report = u.load_report(files[child_pid], u.for_load(proc))
         assert report["command"] == [child_prog], report["command"]
         assert report.get("exit") == {"status": status}, report.get("exit")
         assert report["summary"]["log_truncated"] is False
@@ -137,14 +120,14 @@ def test_vfork_child_exits_without_exec(paths, run_watched, marker, tmp_path, tr
     reports.mkdir()
     proc = run_watched([paths.memtrace, f"--trace-children={trace}", f"--json={reports}/%p.json",
                         paths.sample_bin(SAMPLE), "vfork-exit", 5], RUN_TIMEOUT, cwd=tmp_path,
-                       env=clean_env())
-    stdout, stderr = texts(proc)
+                       env=u.clean_env())
+    stdout, stderr = u.texts(proc)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{stdout}\n{stderr[-4000:]}"
     pid = own_pid(stdout)
     assert re.search(r"^vfork-exit child \d+ status=5$", stdout, re.M), stdout
     files = {int(f.stem): f for f in reports.glob("*.json")}
     assert set(files) == {pid}, f"reports {sorted(files)} for parent {pid}"
-    check_parent(u.load_report(files[pid], for_load(proc)), marker, 0, after_child=True)
+    check_parent(u.load_report(files[pid], u.for_load(proc)), marker, 0, after_child=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -157,18 +140,18 @@ JUMP_RUNS = u.scaled(3, 10)
 
 def test_siglongjmp_from_signal_handlers(paths, run_watched, marker, tmp_path):
     prog = paths.sample_bin(SAMPLE)
-    plain = run_watched([prog, "longjmp", JUMPS], 60, cwd=tmp_path, env=clean_env())
-    assert plain.returncode == 0 and b"ok" in plain.stdout, texts(plain)
+    plain = run_watched([prog, "longjmp", JUMPS], 60, cwd=tmp_path, env=u.clean_env())
+    assert plain.returncode == 0 and b"ok" in plain.stdout, u.texts(plain)
     for attempt in range(JUMP_RUNS):
         out = tmp_path / f"lj.{attempt}.json"
         proc = run_watched([paths.memtrace, f"--json={out}", prog, "longjmp", JUMPS], 60,
-                           cwd=tmp_path, env=clean_env())
-        stdout, stderr = texts(proc)
+                           cwd=tmp_path, env=u.clean_env())
+        stdout, stderr = u.texts(proc)
         assert proc.returncode == 0, f"exit {proc.returncode}\n{stdout}\n{stderr[-4000:]}"
         m = re.search(r"^longjmp jumps=(\d+) usr1=(\d+) rounds=(\d+) ok$", stdout, re.M)
         assert m and int(m[1]) >= JUMPS and int(m[2]) > 0, stdout
         rounds = int(m[3])
-        report = u.load_report(out, for_load(proc))
+        report = u.load_report(out, u.for_load(proc))
         check_parent(report, marker, 0, after_child=False)
         heap = report["summary"]["total_heap_usage"]
         # Every round mallocs up to 16 blocks: a jump that left memtrace in a bad state
@@ -187,14 +170,14 @@ RLIMIT_RE = re.compile(r"^rlimit big=(\d+) enomem=1 small=1$", re.M)
 @pytest.mark.parametrize("megabytes", [64, 8])
 def test_malloc_returns_null_under_rlimit_as(paths, run_watched, marker, tmp_path, megabytes):
     prog = paths.sample_bin(SAMPLE)
-    plain = run_watched([prog, "rlimit", megabytes], RUN_TIMEOUT, cwd=tmp_path, env=clean_env())
-    pstdout, pstderr = texts(plain)
+    plain = run_watched([prog, "rlimit", megabytes], RUN_TIMEOUT, cwd=tmp_path, env=u.clean_env())
+    pstdout, pstderr = u.texts(plain)
     assert plain.returncode == 0 and RLIMIT_RE.search(pstdout), (pstdout, pstderr)
 
     out = tmp_path / "rlimit.json"
     proc = run_watched([paths.memtrace, f"--json={out}", prog, "rlimit", megabytes], RUN_TIMEOUT,
-                       cwd=tmp_path, env=clean_env())
-    stdout, stderr = texts(proc)
+                       cwd=tmp_path, env=u.clean_env())
+    stdout, stderr = u.texts(proc)
     assert proc.returncode == plain.returncode, f"exit {proc.returncode}\n{stdout}\n{stderr[-4000:]}"
     m = RLIMIT_RE.search(stdout)
     # The same lines, except how many 1 MB blocks fit (memtrace's redzones take room too).
@@ -202,7 +185,7 @@ def test_malloc_returns_null_under_rlimit_as(paths, run_watched, marker, tmp_pat
     assert RLIMIT_RE.sub("", stdout).replace(str(own_pid(stdout)), "PID") == \
         RLIMIT_RE.sub("", pstdout).replace(str(own_pid(pstdout)), "PID")
     assert not memtrace_lines(stderr), stderr[-4000:]
-    check_parent(u.load_report(out, for_load(proc)), marker, 0, after_child=False)
+    check_parent(u.load_report(out, u.for_load(proc)), marker, 0, after_child=False)
 
 
 # ---------------------------------------------------------------------------------------
@@ -213,8 +196,8 @@ def test_sigkill_keeps_errors_found_before(paths, run_watched, marker, tmp_path)
     out, log = tmp_path / "k.json", tmp_path / "k.log"
     proc = run_watched([paths.memtrace, f"--json={out}", f"--event-log={log}",
                         paths.sample_bin(SAMPLE), "sigkill"], RUN_TIMEOUT, cwd=tmp_path,
-                       env=clean_env())
-    stdout, stderr = texts(proc)
+                       env=u.clean_env())
+    stdout, stderr = u.texts(proc)
     # memtrace dies of the program's signal (a shell shows 128 + 9 = 137).
     assert proc.returncode == -signal.SIGKILL, f"exit {proc.returncode}\n{stderr[-4000:]}"
     pid = own_pid(stdout)
@@ -226,7 +209,7 @@ def test_sigkill_keeps_errors_found_before(paths, run_watched, marker, tmp_path)
     assert "end" not in records
 
     src, line = marker(SAMPLE, "double free before kill")
-    report = u.load_report(out, for_load(proc))
+    report = u.load_report(out, u.for_load(proc))
     u.error_at(report, "double-free", src, line)
     assert report["summary"]["log_truncated"] is True
     assert report.get("exit") == {"signal": 9}
@@ -239,8 +222,8 @@ def test_sigkill_keeps_errors_found_before(paths, run_watched, marker, tmp_path)
 
     # `memtrace report` of the saved log says the same, from the log alone.
     again = run_watched([paths.memtrace, "report", log], RUN_TIMEOUT, cwd=tmp_path,
-                        env=clean_env())
-    _, again_err = texts(again)
+                        env=u.clean_env())
+    _, again_err = u.texts(again)
     assert again.returncode == 0, again_err
     assert "Invalid free() / delete / delete[] / realloc()" in again_err
     assert "event log truncated" in again_err
@@ -253,7 +236,7 @@ def test_sigkill_keeps_errors_found_before(paths, run_watched, marker, tmp_path)
 def run_exit_status(paths, run_watched, tmp_path, *options):
     """samples/exit_status (no errors, exit 3) under memtrace with OPTIONS."""
     return run_watched([paths.memtrace, *options, paths.sample_bin("exit_status")], RUN_TIMEOUT,
-                       cwd=tmp_path, env=clean_env())
+                       cwd=tmp_path, env=u.clean_env())
 
 
 @pytest.mark.parametrize("option", ["--log-file=/dev/full", "--json=/dev/full",
@@ -265,15 +248,15 @@ def test_output_cannot_be_written_after_the_run(paths, run_watched, marker, tmp_
     json = tmp_path / "ok.json"
     extra = [] if option.startswith("--json") else [f"--json={json}"]
     proc = run_watched([paths.memtrace, *extra, option, paths.sample_bin(SAMPLE), "vfork",
-                        "/bin/true"], RUN_TIMEOUT, cwd=tmp_path, env=clean_env())
-    stdout, stderr = texts(proc)
+                        "/bin/true"], RUN_TIMEOUT, cwd=tmp_path, env=u.clean_env())
+    stdout, stderr = u.texts(proc)
     assert proc.returncode == 2, f"exit {proc.returncode}\n{stderr[-4000:]}"
     assert re.search(r"^vfork child \d+ status=0$", stdout, re.M), stdout
     path = option.split("=", 1)[1]
     reason = "No space left on device" if path == "/dev/full" else "No such file or directory"
     assert memtrace_lines(stderr) == [f"memtrace: cannot write {path}: {reason}"], stderr[-4000:]
     if extra:
-        check_parent(u.load_report(json, for_load(proc)), marker, 0, after_child=True)
+        check_parent(u.load_report(json, u.for_load(proc)), marker, 0, after_child=True)
 
 
 @pytest.mark.parametrize("option", ["--json", "--log-file", "--sarif", "--event-log"])
@@ -281,7 +264,7 @@ def test_missing_directory_refused_before_the_run(paths, run_watched, tmp_path, 
     """Known before the program starts: one line, exit 2, the program does not run."""
     path = tmp_path / "no-such-dir" / "out"
     proc = run_exit_status(paths, run_watched, tmp_path, f"{option}={path}")
-    stdout, stderr = texts(proc)
+    stdout, stderr = u.texts(proc)
     assert proc.returncode == 2, f"exit {proc.returncode}\n{stderr}"
     assert stderr.splitlines() == [f"memtrace: cannot write {path}: No such file or directory"]
     assert stdout == ""
@@ -290,7 +273,7 @@ def test_missing_directory_refused_before_the_run(paths, run_watched, tmp_path, 
 def test_event_log_on_full_device_refused(paths, run_watched, tmp_path):
     """The reporter reads the event log back after the run: a device cannot be it."""
     proc = run_exit_status(paths, run_watched, tmp_path, "--event-log=/dev/full")
-    stderr = texts(proc)[1]
+    stderr = u.texts(proc)[1]
     assert proc.returncode == 2
     assert stderr.splitlines() == ["memtrace: cannot write /dev/full: not a regular file "
                                    "(memtrace reads the event log back)"]
@@ -298,21 +281,25 @@ def test_event_log_on_full_device_refused(paths, run_watched, tmp_path):
 
 def test_runtime_alone_on_full_device(paths, run_watched, tmp_path):
     """Without the launcher the runtime writes where it is told; a log it cannot write
-    must not change the program: same output, same exit status."""
-    env = clean_env()
+    must not change the program (same output, same exit status), and the runtime says so
+    once, in one line."""
+    env = u.clean_env()
     env["LD_PRELOAD"] = str(paths.runtime)
     env["MEMTRACE_OPTIONS"] = "event-log=/dev/full"
     proc = run_watched([paths.sample_bin(SAMPLE), "longjmp", 200], RUN_TIMEOUT, cwd=tmp_path,
                        env=env)
-    stdout, stderr = texts(proc)
+    stdout, stderr = u.texts(proc)
     assert proc.returncode == 0, stderr
     assert re.search(r"^longjmp jumps=\d+ usr1=\d+ rounds=\d+ ok$", stdout, re.M), stdout
+    said = [l for l in stderr.splitlines() if "cannot write the event log" in l]
+    assert said == ["memtrace: cannot write the event log /dev/full: no space left on device; "
+                    "the report will be incomplete"], stderr
 
 
 def test_report_files_to_own_descriptors(paths, run_watched, tmp_path):
     """/dev/stdout names memtrace's own stdout: written through it, not reopened."""
     proc = run_exit_status(paths, run_watched, tmp_path, "--json=/dev/stdout")
-    stdout, stderr = texts(proc)
+    stdout, stderr = u.texts(proc)
     assert proc.returncode == 3, stderr
     import json
     report = json.loads(stdout)
@@ -337,7 +324,7 @@ def test_planted_symlink_not_followed(paths, run_watched, tmp_path, option):
     link = tmp_path / "report.out"
     link.symlink_to(victim)
     proc = run_exit_status(paths, run_watched, tmp_path, *output_args(option, link))
-    stdout, stderr = texts(proc)
+    stdout, stderr = u.texts(proc)
     assert proc.returncode == 2, f"exit {proc.returncode}\n{stderr}"
     assert stderr.splitlines() == [f"memtrace: cannot write {link}: it is a symbolic link "
                                    "(not followed)"]
@@ -353,8 +340,8 @@ def test_symlink_planted_during_the_run(paths, run_watched, tmp_path, option):
     victim.write_text("precious\n")
     link = tmp_path / "late.out"
     proc = run_watched([paths.memtrace, f"{option}={link}", "/bin/sh", "-c",
-                        f"ln -s {victim} {link}"], RUN_TIMEOUT, cwd=tmp_path, env=clean_env())
-    stderr = texts(proc)[1]
+                        f"ln -s {victim} {link}"], RUN_TIMEOUT, cwd=tmp_path, env=u.clean_env())
+    stderr = u.texts(proc)[1]
     assert proc.returncode == 2, f"exit {proc.returncode}\n{stderr}"
     assert memtrace_lines(stderr) == [f"memtrace: cannot write {link}: it is a symbolic link "
                                       "(not followed)"], stderr
@@ -367,7 +354,7 @@ def test_other_users_file_not_clobbered(paths, run_watched, tmp_path, option):
     theirs.write_text("someone else's\n")
     os.chown(theirs, 65534, 65534)     # tests run as root; as another user chown fails
     proc = run_exit_status(paths, run_watched, tmp_path, f"{option}={theirs}")
-    stderr = texts(proc)[1]
+    stderr = u.texts(proc)[1]
     assert proc.returncode == 2, f"exit {proc.returncode}\n{stderr}"
     assert stderr.splitlines() == [f"memtrace: cannot write {theirs}: the file belongs to "
                                    "another user"]
@@ -379,8 +366,8 @@ def test_own_file_replaced_with_mode_0644(paths, run_watched, tmp_path):
     old.write_text("x" * 100000)
     new = tmp_path / "new.json"
     proc = run_exit_status(paths, run_watched, tmp_path, f"--json={old}", f"--sarif={new}")
-    assert proc.returncode == 3, texts(proc)[1]
-    u.load_report(old, for_load(proc))            # truncated, then the report alone
+    assert proc.returncode == 3, u.texts(proc)[1]
+    u.load_report(old, u.for_load(proc))            # truncated, then the report alone
     assert (new.stat().st_mode & 0o777) == 0o644 & ~current_umask()
 
 
@@ -397,7 +384,7 @@ def test_runtime_event_log_not_through_symlink(paths, run_watched, tmp_path):
     victim.write_text("precious\n")
     link = tmp_path / "event.log"
     link.symlink_to(victim)
-    env = clean_env()
+    env = u.clean_env()
     env["LD_PRELOAD"] = str(paths.runtime)
     env["MEMTRACE_OPTIONS"] = f"event-log={link}"
     prog = paths.sample_bin("exit_status")
@@ -405,7 +392,7 @@ def test_runtime_event_log_not_through_symlink(paths, run_watched, tmp_path):
     assert proc.returncode == 3
     assert victim.read_text() == "precious\n"
     assert link.is_symlink()
-    assert f"memtrace: cannot create the event log {link}" in texts(proc)[1]
+    assert f"memtrace: cannot create the event log {link}" in u.texts(proc)[1]
 
     real = tmp_path / "real.log"
     env["MEMTRACE_OPTIONS"] = f"event-log={real}"

@@ -22,10 +22,8 @@ Under `make test-long` (MEMTRACE_LONG=1) every run is bigger: 10 times the itera
 threads as well, 300 forks, 10 signal runs (u.scaled).
 """
 
-import os
 import re
 import time
-from types import SimpleNamespace
 
 import pytest
 
@@ -44,22 +42,6 @@ FORK_THREADS = 8                   # main plus 7 threads that keep allocating
 FORK_TIMEOUT = u.scaled(300, 900)
 SIGNAL_RUNS = u.scaled(3, 10)
 THREAD_COUNTS = u.scaled([2, 8, 64], [2, 8, 64, 128])
-
-
-def clean_env():
-    env = dict(os.environ)
-    env.pop("LD_PRELOAD", None)
-    env.pop("MEMTRACE_OPTIONS", None)
-    return env
-
-
-def texts(proc):
-    return (proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
-
-
-def for_load(proc):
-    """What u.load_report wants for its failure message."""
-    return SimpleNamespace(returncode=proc.returncode, stderr=texts(proc)[1][-4000:])
 
 
 def runtime_errors(report):
@@ -91,9 +73,9 @@ def test_threads_leaks_reconcile(paths, run_watched, marker, tmp_path, mode, nth
     out = tmp_path / "report.json"
     started = time.monotonic()
     proc = run_watched([paths.memtrace, "--show-leak-kinds=all", f"--json={out}", prog, mode,
-                        nthreads, ITERS], RUN_TIMEOUT, cwd=tmp_path, env=clean_env())
+                        nthreads, ITERS], RUN_TIMEOUT, cwd=tmp_path, env=u.clean_env())
     elapsed = time.monotonic() - started
-    stdout, stderr = texts(proc)
+    stdout, stderr = u.texts(proc)
     assert proc.returncode == 0, \
         f"exit {proc.returncode}\nstdout:\n{stdout}\nstderr:\n{stderr[-4000:]}"
     if nthreads == 64:
@@ -102,7 +84,7 @@ def test_threads_leaks_reconcile(paths, run_watched, marker, tmp_path, mode, nth
     assert f"{mode} ok threads={nthreads} leaked_blocks={blocks} leaked_bytes={nbytes}" in stdout, \
         stdout
 
-    report = u.load_report(out, for_load(proc))
+    report = u.load_report(out, u.for_load(proc))
     assert report.get("exit") == {"status": 0}, report.get("exit")
     assert report["summary"]["log_truncated"] is False
     errors = runtime_errors(report)
@@ -167,8 +149,8 @@ def test_fork_from_threads(paths, run_watched, tmp_path):
     reports.mkdir()
     proc = run_watched([paths.memtrace, f"--json={reports}/%p.json", f"--log-file={reports}/%p.txt",
                         prog, "fork", FORK_THREADS, FORKS], FORK_TIMEOUT, cwd=tmp_path,
-                       env=clean_env())
-    stdout, stderr = texts(proc)
+                       env=u.clean_env())
+    stdout, stderr = u.texts(proc)
     assert proc.returncode == 0, \
         f"exit {proc.returncode}\nstdout:\n{stdout}\nstderr:\n{stderr[-4000:]}"
     m = re.search(rf"^fork ok threads={FORK_THREADS} forks={FORKS} pid=(\d+)$", stdout, re.M)
@@ -177,7 +159,7 @@ def test_fork_from_threads(paths, run_watched, tmp_path):
 
     files = sorted(reports.glob("*.json"))
     assert len(files) == FORKS + 1, f"{len(files)} JSON reports for {FORKS + 1} processes"
-    by_pid = {int(f.stem): u.load_report(f, for_load(proc)) for f in files}
+    by_pid = {int(f.stem): u.load_report(f, u.for_load(proc)) for f in files}
     assert parent_pid in by_pid, sorted(by_pid)
     texts_written = sorted(reports.glob("*.txt"))
     assert len(texts_written) == FORKS + 1
@@ -209,20 +191,20 @@ def test_malloc_in_signal_handler(paths, run_watched, tmp_path):
     Under memtrace it must neither deadlock nor corrupt the heap. Three runs: the
     interleavings differ from run to run."""
     prog = paths.sample_bin(SAMPLE)
-    plain = run_watched([prog, "signal", 0], SIGNAL_TIMEOUT, cwd=tmp_path, env=clean_env())
-    stdout, stderr = texts(plain)
+    plain = run_watched([prog, "signal", 0], SIGNAL_TIMEOUT, cwd=tmp_path, env=u.clean_env())
+    stdout, stderr = u.texts(plain)
     assert plain.returncode == 0 and "signal ok" in stdout, \
         f"the sample fails without memtrace (exit {plain.returncode}):\n{stdout}\n{stderr}"
 
     for attempt in range(SIGNAL_RUNS):
         out = tmp_path / f"signal.{attempt}.json"
         proc = run_watched([paths.memtrace, f"--json={out}", prog, "signal", 0], SIGNAL_TIMEOUT,
-                           cwd=tmp_path, env=clean_env())
-        stdout, stderr = texts(proc)
+                           cwd=tmp_path, env=u.clean_env())
+        stdout, stderr = u.texts(proc)
         assert proc.returncode == 0, (f"run {attempt + 1}: exit {proc.returncode}\nstdout:\n"
                                       f"{stdout}\nstderr:\n{stderr[-4000:]}")
         assert "signal ok" in stdout, stdout
-        report = u.load_report(out, for_load(proc))
+        report = u.load_report(out, u.for_load(proc))
         assert report.get("exit") == {"status": 0}
         assert not runtime_errors(report), describe_runtime(runtime_errors(report))
         s = report["summary"]
