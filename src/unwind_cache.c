@@ -11,8 +11,8 @@
 /* Set-associative: calls from different sites at the same depth share (sp, ra), since
  * ra is memtrace's own; the ways tell them apart by their slots. */
 #define SET_ORDER 7
-#define WAYS 4
-#define CACHE_FRAMES 28              /* return addresses checked per entry: 24 callers + ours */
+#define WAYS 3
+#define CACHE_FRAMES 30              /* return addresses checked: 24 callers + memtrace's 6 */
 #define EXACT_FRAMES 4               /* the innermost ones, compared word by word */
 #define FRAME_SCAN_MAX 65536         /* bytes searched past one slot for the next */
 #define OFFSET_MAX ((1ul << 16) * sizeof(uintptr_t))  /* offsets are stored in words */
@@ -20,9 +20,9 @@
 
 extern void *__libc_stack_end;
 
-/* 120 bytes: the innermost return addresses as they were (where call sites at one depth
- * differ, so a wrong way fails fast) and a 64-bit hash of the outer ones, which keeps 512
- * entries in 64 KiB a thread (hits: 88% with 128 full-size entries, 97% with 512). */
+/* 128 bytes: the innermost return addresses as they were (where call sites at one depth
+ * differ, so a wrong way fails fast) and a 64-bit hash of the outer ones, which keeps 384
+ * entries in 48 KiB a thread (hits: 88% with 128 full-size entries, 97% with 512). */
 struct cache_entry {
     uintptr_t sp, ra;
     uint32_t id;
