@@ -7,32 +7,59 @@
 
 #define SHARD_COUNT 64
 #define PAGE_SHIFT 12
-#define DIRECTORY_INITIAL 64      /* pages per shard directory; a power of two */
+#define PAGE_OFFSET_MASK ((1u << PAGE_SHIFT) - 1)
 #define PAGE_SLOTS_MIN 4          /* slots of a page's own table; a power of two */
+/* The page map: a root of leaves, each leaf the pages of 1 GiB, for 47-bit user
+ * addresses (blocks above them, which only a program mapping there itself could make,
+ * go unrecorded as when the pool is exhausted). */
+#define ADDRESS_BITS 47
+#define LEAF_BITS 18
+#define LEAF_PAGES (1u << LEAF_BITS)
+#define ROOT_ENTRIES (1u << (ADDRESS_BITS - PAGE_SHIFT - LEAF_BITS))
 
-/* Blocks are filed by the page they start in: a shard (chosen by the page) keeps a
- * directory of its pages, and each page a small table of its blocks. Blocks made one
- * after another share a page, so their entries share a few cache lines and the
- * directory stays small enough to stay cached; one flat table keyed by a mixed hash put
- * nearly every insert, free and eviction on a cache miss (88% of its time on the first
- * slot load, on python3). */
+/* A block as its page's table holds it: 16 bytes, half of struct block, so that a page's
+ * entries take half the cache lines (the table was the biggest part of memtrace's memory
+ * on python3, and its cache misses the biggest part of its time). The page number is the
+ * table's own; free_stack and state are not kept, a filed block being live. */
+struct block_slot {
+    uint64_t size_offset;         /* size << PAGE_SHIFT | offset in the page */
+    uint64_t meta;                /* 0: empty slot; else the fields below */
+};
+#define SLOT_USED 1ull
+#define SLOT_GUARDED 2ull
+#define SLOT_KIND_SHIFT 2         /* 2 bits */
+#define SLOT_HEAD_SHIFT 4         /* 6 bits */
+#define SLOT_TID_SHIFT 10         /* 24 bits: Linux thread ids stay below 2^22 (pid_max) */
+#define SLOT_STACK_SHIFT 34       /* 30 bits: stack ids stay below STACK_ID_LIMIT */
+
+/* Blocks are filed by the page they start in, in a page map indexed by address (as a
+ * processor's page table is), each page with a small table of its blocks. Neighbouring
+ * pages have neighbouring map entries, so the map of a heap stays cached, and a page's
+ * table can be found and prefetched without a lock (blocks_prefetch). A hashed
+ * directory of pages put a cache miss before every table access. */
 struct page_blocks {
-    uintptr_t page;               /* addr >> PAGE_SHIFT */
-    uint32_t count, capacity;     /* count 0: empty, dropped when the directory is rebuilt */
-    struct block *slots;          /* open addressing on the offset in the page */
+    uint32_t count, capacity;     /* a page's table is kept when it empties: pages refill */
+    struct block_slot *slots;     /* open addressing on the offset in the page */
+};
+
+/* A leaf and the range of its pages that ever held a block (what blocks_for_each reads). */
+struct page_leaf {
+    struct page_blocks *pages;
+    uint32_t lo, hi;
 };
 
 struct shard {
     struct spinlock lock;
-    size_t capacity, used, count; /* directory slots, directory slots in use, live blocks */
+    size_t count;                 /* live blocks */
     /* Counted under the lock with the table change, so that with every lock held (the
      * exit scan) allocs - frees is exactly the number of blocks not yet freed. */
     uint64_t inserted, released, bytes_inserted;
-    struct page_blocks *pages;
 } __attribute__((aligned(64)));
 
 static struct pool *block_pool;
 static struct shard shards[SHARD_COUNT];
+static struct page_leaf *root;    /* ROOT_ENTRIES leaves, from the pool: touched where used */
+static struct spinlock leaf_lock;
 
 static uint64_t hash_page(uintptr_t page)
 {
@@ -47,120 +74,129 @@ static struct shard *shard_of(uintptr_t addr)
 
 /* A block's home slot in its page's table. Any byte offset can start a block (guarded
  * blocks are only naturally aligned), so the whole offset is mixed. */
-static size_t home_in_page(uintptr_t addr, uint32_t capacity)
+static size_t home_in_page(uint32_t offset, uint32_t capacity)
 {
-    uint32_t offset = (uint32_t)(addr & ((1u << PAGE_SHIFT) - 1));
     return (size_t)((offset * 0x9e3779b1u) >> 16) & (capacity - 1);
+}
+
+static uint32_t slot_offset(const struct block_slot *slot)
+{
+    return (uint32_t)(slot->size_offset & PAGE_OFFSET_MASK);
+}
+
+static struct block_slot pack_block(const struct block *b)
+{
+    uint64_t guarded = b->flags & BLOCK_GUARDED ? SLOT_GUARDED : 0;
+    return (struct block_slot){
+        .size_offset = (uint64_t)b->size << PAGE_SHIFT | (b->addr & PAGE_OFFSET_MASK),
+        .meta = SLOT_USED | guarded | (uint64_t)(b->kind & 3) << SLOT_KIND_SHIFT |
+                (uint64_t)(b->head_shift & 63) << SLOT_HEAD_SHIFT |
+                (uint64_t)(b->tid & 0xffffff) << SLOT_TID_SHIFT |
+                (uint64_t)b->alloc_stack << SLOT_STACK_SHIFT,
+    };
+}
+
+static void unpack_block(const struct block_slot *slot, uintptr_t page, struct block *out)
+{
+    *out = (struct block){
+        .addr = page << PAGE_SHIFT | slot_offset(slot),
+        .size = (size_t)(slot->size_offset >> PAGE_SHIFT),
+        .alloc_stack = (uint32_t)(slot->meta >> SLOT_STACK_SHIFT),
+        .tid = (uint32_t)(slot->meta >> SLOT_TID_SHIFT & 0xffffff),
+        .kind = (uint8_t)(slot->meta >> SLOT_KIND_SHIFT & 3),
+        .state = BLOCK_LIVE,
+        .head_shift = (uint8_t)(slot->meta >> SLOT_HEAD_SHIFT & 63),
+        .flags = slot->meta & SLOT_GUARDED ? BLOCK_GUARDED : 0,
+    };
 }
 
 bool blocks_init(struct pool *pool)
 {
     block_pool = pool;
-    for (int i = 0; i < SHARD_COUNT; i++) {
-        shards[i].pages = pool_alloc(pool, DIRECTORY_INITIAL * sizeof(struct page_blocks));
-        if (!shards[i].pages)
-            return false;
-        shards[i].capacity = DIRECTORY_INITIAL;
-    }
-    return true;
+    root = pool_alloc(pool, ROOT_ENTRIES * sizeof *root);
+    return root != NULL;
 }
 
-/* The directory slot of page, or the empty slot where it would go. */
-static struct page_blocks *find_page(const struct shard *s, uintptr_t page)
+/* The map entry of page; NULL when its leaf does not exist (and `create` is not set or
+ * the pool is exhausted) or the page lies above the map. */
+static struct page_blocks *page_entry(uintptr_t page, bool create)
 {
-    size_t mask = s->capacity - 1;
-    for (size_t i = hash_page(page) & mask;; i = (i + 1) & mask)
-        if (!s->pages[i].slots || s->pages[i].page == page)
-            return &s->pages[i];
+    uintptr_t r = page >> LEAF_BITS;
+    if (r >= ROOT_ENTRIES)
+        return NULL;
+    struct page_blocks *leaf = __atomic_load_n(&root[r].pages, __ATOMIC_ACQUIRE);
+    if (!leaf && create) {
+        os_lock(&leaf_lock);
+        leaf = root[r].pages;
+        if (!leaf && (leaf = pool_alloc(block_pool, LEAF_PAGES * sizeof *leaf)) != NULL) {
+            root[r].lo = LEAF_PAGES;
+            __atomic_store_n(&root[r].pages, leaf, __ATOMIC_RELEASE);
+        }
+        os_unlock(&leaf_lock);
+    }
+    return leaf ? &leaf[page & (LEAF_PAGES - 1)] : NULL;
 }
 
-/* The slot of addr in its page's table, or the empty slot where it would go. */
-static struct block *find_in_page(const struct page_blocks *pg, uintptr_t addr)
+/* Widens the range of the leaf's pages that blocks_for_each reads to hold page. */
+static void leaf_note_page(uintptr_t page)
+{
+    struct page_leaf *leaf = &root[page >> LEAF_BITS];
+    uint32_t index = (uint32_t)(page & (LEAF_PAGES - 1)), seen;
+    while ((seen = __atomic_load_n(&leaf->lo, __ATOMIC_RELAXED)) > index &&
+           !__atomic_compare_exchange_n(&leaf->lo, &seen, index, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+    while ((seen = __atomic_load_n(&leaf->hi, __ATOMIC_RELAXED)) <= index &&
+           !__atomic_compare_exchange_n(&leaf->hi, &seen, index + 1, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+/* The slot of the block at `offset` in the page, or the empty slot where it would go. */
+static struct block_slot *find_in_page(const struct page_blocks *pg, uint32_t offset)
 {
     size_t mask = pg->capacity - 1;
-    for (size_t i = home_in_page(addr, pg->capacity);; i = (i + 1) & mask)
-        if (pg->slots[i].addr == 0 || pg->slots[i].addr == addr)
+    for (size_t i = home_in_page(offset, pg->capacity);; i = (i + 1) & mask)
+        if (pg->slots[i].meta == 0 || slot_offset(&pg->slots[i]) == offset)
             return &pg->slots[i];
 }
 
 /* The live slot of addr, or NULL. */
-static struct block *find_block(const struct shard *s, uintptr_t addr)
+static struct block_slot *find_block(uintptr_t addr)
 {
-    const struct page_blocks *pg = find_page(s, addr >> PAGE_SHIFT);
-    if (!pg->slots || addr == 0)
+    const struct page_blocks *pg = page_entry(addr >> PAGE_SHIFT, false);
+    if (!pg || !pg->slots || addr == 0)
         return NULL;
-    struct block *b = find_in_page(pg, addr);
-    return b->addr == addr ? b : NULL;
-}
-
-/* Refiles every page that still holds blocks into a directory of `capacity` slots; the
- * tables of empty pages go back to the pool. */
-static bool rebuild_directory(struct shard *s, size_t capacity)
-{
-    struct page_blocks *old = s->pages;
-    size_t old_capacity = s->capacity;
-    struct page_blocks *fresh = pool_alloc(block_pool, capacity * sizeof *fresh);
-    if (!fresh)
-        return false;
-    s->pages = fresh;
-    s->capacity = capacity;
-    s->used = 0;
-    for (size_t i = 0; i < old_capacity; i++) {
-        if (!old[i].slots)
-            continue;
-        if (old[i].count == 0) {
-            pool_free(block_pool, old[i].slots);
-            continue;
-        }
-        *find_page(s, old[i].page) = old[i];
-        s->used++;
-    }
-    pool_free(block_pool, old);
-    return true;
-}
-
-/* Room for one more page: drops empty pages first, doubles only when that is not enough. */
-static bool directory_make_room(struct shard *s)
-{
-    if ((s->used + 1) * 4 <= s->capacity * 3)
-        return true;
-    size_t nonempty = 0;
-    for (size_t i = 0; i < s->capacity; i++)
-        nonempty += s->pages[i].slots && s->pages[i].count;
-    return rebuild_directory(s, (nonempty + 1) * 2 <= s->capacity ? s->capacity : s->capacity * 2);
+    struct block_slot *slot = find_in_page(pg, (uint32_t)(addr & PAGE_OFFSET_MASK));
+    return slot->meta ? slot : NULL;
 }
 
 static bool grow_page(struct page_blocks *pg)
 {
     uint32_t capacity = pg->capacity * 2;
-    struct block *old = pg->slots, *fresh = pool_alloc(block_pool, capacity * sizeof *fresh);
+    struct block_slot *old = pg->slots, *fresh = pool_alloc(block_pool, capacity * sizeof *fresh);
     if (!fresh)
         return false;
     pg->slots = fresh;
     pg->capacity = capacity;
     for (uint32_t i = 0; i < capacity / 2; i++)
-        if (old[i].addr)
-            *find_in_page(pg, old[i].addr) = old[i];
+        if (old[i].meta)
+            *find_in_page(pg, slot_offset(&old[i])) = old[i];
     pool_free(block_pool, old);
     return true;
 }
 
-/* The page table for addr's page, made when missing; NULL when the pool is exhausted. */
-static struct page_blocks *page_for_insert(struct shard *s, uintptr_t addr)
+/* The table for addr's page, made when missing; NULL when the pool is exhausted. */
+static struct page_blocks *page_for_insert(uintptr_t addr)
 {
-    uintptr_t page = addr >> PAGE_SHIFT;
-    struct page_blocks *pg = find_page(s, page);
+    struct page_blocks *pg = page_entry(addr >> PAGE_SHIFT, true);
+    if (!pg)
+        return NULL;
     if (!pg->slots) {
-        if (!directory_make_room(s))
+        struct block_slot *slots = pool_alloc(block_pool, PAGE_SLOTS_MIN * sizeof *slots);
+        if (!slots)
             return NULL;
-        pg = find_page(s, page);
-        if (!pg->slots) {
-            struct block *slots = pool_alloc(block_pool, PAGE_SLOTS_MIN * sizeof *slots);
-            if (!slots)
-                return NULL;
-            *pg = (struct page_blocks){.page = page, .capacity = PAGE_SLOTS_MIN, .slots = slots};
-            s->used++;
-        }
+        pg->capacity = PAGE_SLOTS_MIN;
+        __atomic_store_n(&pg->slots, slots, __ATOMIC_RELEASE);
+        leaf_note_page(addr >> PAGE_SHIFT);
     }
     if ((pg->count + 1) * 4 > pg->capacity * 3 && !grow_page(pg))
         return pg->count + 1 < pg->capacity ? pg : NULL;
@@ -172,14 +208,14 @@ bool blocks_insert(const struct block *block)
     struct shard *s = shard_of(block->addr);
 
     os_lock(&s->lock);
-    struct page_blocks *pg = page_for_insert(s, block->addr);
+    struct page_blocks *pg = page_for_insert(block->addr);
     if (pg) {
-        struct block *slot = find_in_page(pg, block->addr);
-        if (slot->addr == 0) {
+        struct block_slot *slot = find_in_page(pg, (uint32_t)(block->addr & PAGE_OFFSET_MASK));
+        if (slot->meta == 0) {
             pg->count++;
             s->count++;
         }
-        *slot = *block;
+        *slot = pack_block(block);
         s->inserted++;
         s->bytes_inserted += block->size;
     }
@@ -188,11 +224,11 @@ bool blocks_insert(const struct block *block)
 }
 
 /* Backward-shift deletion keeps probe chains intact without tombstones. */
-static void delete_slot(struct shard *s, struct page_blocks *pg, struct block *slot)
+static void delete_slot(struct shard *s, struct page_blocks *pg, struct block_slot *slot)
 {
     size_t mask = pg->capacity - 1, hole = (size_t)(slot - pg->slots);
-    for (size_t i = (hole + 1) & mask; pg->slots[i].addr != 0; i = (i + 1) & mask) {
-        size_t home = home_in_page(pg->slots[i].addr, pg->capacity);
+    for (size_t i = (hole + 1) & mask; pg->slots[i].meta != 0; i = (i + 1) & mask) {
+        size_t home = home_in_page(slot_offset(&pg->slots[i]), pg->capacity);
         /* Move the entry into the hole unless its home lies cyclically in (hole, i]. */
         bool home_after_hole = hole <= i ? (home > hole && home <= i) : (home > hole || home <= i);
         if (!home_after_hole) {
@@ -200,7 +236,7 @@ static void delete_slot(struct shard *s, struct page_blocks *pg, struct block *s
             hole = i;
         }
     }
-    pg->slots[hole].addr = 0;
+    pg->slots[hole].meta = 0;
     pg->count--;
     s->count--;
 }
@@ -211,11 +247,11 @@ static bool lookup(uintptr_t addr, struct block *out, bool remove)
     struct shard *s = shard_of(addr);
 
     os_lock(&s->lock);
-    struct block *b = find_block(s, addr);
+    struct block_slot *b = find_block(addr);
     if (b) {
-        *out = *b;
+        unpack_block(b, addr >> PAGE_SHIFT, out);
         if (remove)
-            delete_slot(s, find_page(s, addr >> PAGE_SHIFT), b);
+            delete_slot(s, page_entry(addr >> PAGE_SHIFT, false), b);
     }
     os_unlock(&s->lock);
     return b != NULL;
@@ -223,10 +259,13 @@ static bool lookup(uintptr_t addr, struct block *out, bool remove)
 
 void blocks_prefetch(uintptr_t addr)
 {
-    const struct shard *s = shard_of(addr);
-    size_t capacity = __atomic_load_n(&s->capacity, __ATOMIC_RELAXED);
-    const struct page_blocks *pages = __atomic_load_n(&s->pages, __ATOMIC_RELAXED);
-    __builtin_prefetch(&pages[hash_page(addr >> PAGE_SHIFT) & (capacity - 1)]);
+    const struct page_blocks *pg = page_entry(addr >> PAGE_SHIFT, false);
+    if (!pg)
+        return;
+    const struct block_slot *slots = __atomic_load_n(&pg->slots, __ATOMIC_RELAXED);
+    uint32_t capacity = __atomic_load_n(&pg->capacity, __ATOMIC_RELAXED);
+    if (slots && capacity)
+        __builtin_prefetch(&slots[home_in_page((uint32_t)(addr & PAGE_OFFSET_MASK), capacity)]);
 }
 
 bool blocks_remove(uintptr_t addr, struct block *out)
@@ -244,10 +283,10 @@ bool blocks_release(uintptr_t addr, uint8_t poison, size_t poison_len, struct bl
     struct shard *s = shard_of(addr);
 
     os_lock(&s->lock);
-    struct block *b = find_block(s, addr);
+    struct block_slot *b = find_block(addr);
     if (b) {
-        *out = *b;
-        delete_slot(s, find_page(s, addr >> PAGE_SHIFT), b);
+        unpack_block(b, addr >> PAGE_SHIFT, out);
+        delete_slot(s, page_entry(addr >> PAGE_SHIFT, false), b);
         s->released++;
         if (!(out->flags & BLOCK_GUARDED))
             memset((void *)addr, poison, poison_len < out->size ? poison_len : out->size);
@@ -258,12 +297,17 @@ bool blocks_release(uintptr_t addr, uint8_t poison, size_t poison_len, struct bl
 
 void blocks_for_each(void (*fn)(const struct block *block, void *ctx), void *ctx)
 {
-    for (int k = 0; k < SHARD_COUNT; k++) {
-        for (size_t p = 0; p < shards[k].capacity; p++) {
-            const struct page_blocks *pg = &shards[k].pages[p];
-            for (uint32_t i = 0; pg->slots && i < pg->capacity; i++)
-                if (pg->slots[i].addr)
-                    fn(&pg->slots[i], ctx);
+    for (uintptr_t r = 0; r < ROOT_ENTRIES; r++) {
+        const struct page_leaf *leaf = &root[r];
+        for (uint32_t p = leaf->lo; leaf->pages && p < leaf->hi; p++) {
+            const struct page_blocks *pg = &leaf->pages[p];
+            for (uint32_t i = 0; pg->slots && i < pg->capacity; i++) {
+                if (!pg->slots[i].meta)
+                    continue;
+                struct block b;
+                unpack_block(&pg->slots[i], r << LEAF_BITS | p, &b);
+                fn(&b, ctx);
+            }
         }
     }
 }

@@ -1,8 +1,9 @@
 /* blocks.h — the block table: every live heap block the program owns, keyed by the
  * address handed to the program, with its size, allocator family, thread and allocation
- * stack. Filed by the page a block starts in: 64 shards chosen by page, each a directory
- * of pages with a small open-addressing table per page (linear probing, backward-shift
- * deletion), all in the runtime pool; one spinlock per shard, so threads rarely meet.
+ * stack. Filed by the page a block starts in: a page map indexed by address (root and
+ * 1 GiB leaves) leads to a small open-addressing table per page (16-byte entries, linear
+ * probing, backward-shift deletion), all in the runtime pool; pages are locked in 64
+ * shards chosen by page, so threads rarely meet.
  * blocks_for_each reads without locks: only call it while the world is stopped. */
 #ifndef MEMTRACE_BLOCKS_H
 #define MEMTRACE_BLOCKS_H
@@ -44,8 +45,9 @@ bool blocks_insert(const struct block *block);
 /* Removes the block that starts at addr into *out; false when there is none. */
 bool blocks_remove(uintptr_t addr, struct block *out);
 bool blocks_find(uintptr_t addr, struct block *out);
-/* Starts loading addr's slot into the cache, so that a lookup a little later does not
- * wait for memory. Takes no lock: a table growing meanwhile only makes it a wasted hint. */
+/* Starts loading addr's slot into the cache, so that a lookup or an insert a little later
+ * does not wait for memory. Takes no lock: a table growing meanwhile only makes it a
+ * wasted hint. */
 void blocks_prefetch(uintptr_t addr);
 /* free(): removes the block at addr into *out, counted as released (it goes on to the
  * quarantine, src/quarantine.h); false when the table has no block there. A redzoned

@@ -361,8 +361,12 @@ static void quarantine_block(const struct block *b)
 {
     struct quarantine_evicted evicted[QUARANTINE_EVICT_MAX];
     size_t n = quarantine_push((unsigned)runtime_tid(), b, evicted);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         __builtin_prefetch((const void *)evicted[i].block.addr);
+        /* glibc hands a freed chunk out again first (its caches are LIFO): the table
+         * slot that the next malloc fills is most likely this block's. */
+        blocks_prefetch(evicted[i].block.addr);
+    }
     for (size_t i = 0; i < n; i++) {
         check_quarantined(&evicted[i].block, evicted[i].place, NULL);
         release_redzoned(&evicted[i].block);

@@ -79,6 +79,27 @@ static void *insert_and_remove(void *arg)
     return (void *)ok;
 }
 
+/* The table keeps a block in 16 bytes: every field must come back whole at its limits,
+ * at both ends of a page and of the address space the page map covers. */
+static void test_packed_fields(void)
+{
+    const uintptr_t addrs[] = {0x7000, 0x7fff, (1ull << 47) - 1, 0x12345678ff0};
+    for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) {
+        struct block in = {.addr = addrs[i], .size = (1ull << 47) + 12345, .alloc_stack = STACK_ID_LIMIT - 1,
+                           .tid = (1u << 22) - 1, .kind = ALLOC_NEW_ARRAY, .head_shift = 40,
+                           .flags = BLOCK_GUARDED},
+                     out;
+        CHECK(blocks_insert(&in));
+        CHECK(blocks_find(in.addr, &out));
+        CHECK(out.addr == in.addr && out.size == in.size && out.alloc_stack == in.alloc_stack);
+        CHECK(out.tid == in.tid && out.kind == in.kind && out.head_shift == in.head_shift);
+        CHECK(out.flags == BLOCK_GUARDED && out.state == BLOCK_LIVE);
+        CHECK(blocks_remove(in.addr, &out) && !blocks_find(in.addr, &out));
+    }
+    struct block high = {.addr = 1ull << 47, .size = 1}, out;
+    CHECK(!blocks_insert(&high) && !blocks_find(high.addr, &out));   /* above the page map */
+}
+
 static void test_blocks_threads(void)
 {
     pthread_t t[4];
@@ -144,6 +165,7 @@ int main(void)
     CHECK(stacks_init(&pool, 0, 0));
     test_block_life_cycle();
     test_growth_and_removal();
+    test_packed_fields();
     test_blocks_threads();
     test_stack_dedup();
     test_stacks_threads();
