@@ -515,7 +515,49 @@ void heap_free(void *ptr, enum alloc_kind kind)
     leave();
 }
 
-/* Always moves, as valgrind does: a stale pointer to the old block must not stay valid. */
+/* Whether realloc resizes old through glibc (in place, or moved by glibc with mremap)
+ * instead of moving it itself. Moving keeps a stale pointer to the old block from staying
+ * valid, but a block past GUARD_MAX_BLOCK is never guarded and its quarantine check sees
+ * only its first FREE_PATTERN_BYTES: for such a block a move catches almost nothing and
+ * costs a copy into fresh pages (perl grows megabyte buffers this way: 2-3x its run
+ * time). --free-fill, which checks every freed byte, keeps the move. */
+static bool resizes_in_glibc(const struct block *old, size_t size)
+{
+    return old->size > GUARD_MAX_BLOCK && size <= FISHY_SIZE && old->kind == ALLOC_MALLOC &&
+           !(old->flags & BLOCK_GUARDED) && runtime_options.free_fill == FILL_OFF;
+}
+
+/* The block old resized by glibc's realloc, its redzones checked (as a free checks them)
+ * and its tail redzone moved to the new end; NULL (the old block kept) without memory.
+ * The block leaves the table first: once glibc has it, another thread may get its
+ * address. */
+static void *resize_in_glibc(const struct block *old, size_t size, uint32_t stack)
+{
+    struct block b;
+    check_redzones(old, stack);
+    if (!blocks_release(old->addr, 0, 0, &b))
+        return NULL;
+    size_t head = head_size(&b);
+    uint8_t *raw = __libc_realloc((void *)(b.addr - head), head + size + REDZONE);
+    if (!raw) {
+        blocks_insert(&b);
+        errno = ENOMEM;
+        return NULL;
+    }
+    uint8_t *p = raw + head;
+    if (runtime_options.malloc_fill != FILL_OFF && size > b.size)
+        memset(p + b.size, runtime_options.malloc_fill, size - b.size);
+    fill_canary((uintptr_t)p + size, (uintptr_t)p + size + REDZONE);
+    b.addr = (uintptr_t)p;
+    b.size = size;
+    b.alloc_stack = stack;
+    b.tid = (uint32_t)runtime_tid();
+    blocks_insert(&b);
+    return p;
+}
+
+/* Moves the block, as valgrind does, so that a stale pointer to the old block does not
+ * stay valid; but see resizes_in_glibc. */
 void *heap_realloc(void *ptr, size_t size)
 {
     struct block old;
@@ -551,6 +593,8 @@ void *heap_realloc(void *ptr, size_t size)
         }
     } else if (!blocks_find((uintptr_t)ptr, &old) || old.state != BLOCK_LIVE) {
         release(ptr, ALLOC_MALLOC, stack);       /* reports the invalid or double free */
+    } else if (resizes_in_glibc(&old, size)) {
+        p = resize_in_glibc(&old, size, stack);
     } else if ((p = alloc_checked(size, 0, (enum alloc_kind)old.kind, stack)) != NULL) {
         memcpy(p, ptr, old.size < size ? old.size : size);
         release(ptr, (enum alloc_kind)old.kind, stack);
