@@ -6,6 +6,7 @@
 #include "os.h"
 
 #define SHARD_COUNT 64
+#define SHARD_REGION_SHIFT 20     /* a shard locks 1 MiB regions: a thread's run of blocks stays on its lock */
 #define PAGE_SHIFT 12
 #define PAGE_OFFSET_MASK ((1u << PAGE_SHIFT) - 1)
 #define PAGE_SLOTS_MIN 4          /* slots of a page's own table; a power of two */
@@ -69,7 +70,7 @@ static uint64_t hash_page(uintptr_t page)
 
 static struct shard *shard_of(uintptr_t addr)
 {
-    return &shards[hash_page(addr >> PAGE_SHIFT) >> 58 & (SHARD_COUNT - 1)];
+    return &shards[hash_page(addr >> SHARD_REGION_SHIFT) >> 58 & (SHARD_COUNT - 1)];
 }
 
 /* A block's home slot in its page's table. Any byte offset can start a block (guarded
