@@ -355,22 +355,35 @@ static void check_quarantined(const struct block *b, struct quarantine_place pla
     report_redzone_writes(b, b->free_stack, bad_before, tail_damage(b));
 }
 
+/* Starts loading what the quarantine checks of a block leaving it (its tag, the end of
+ * its pattern, its tail redzone) and its table slot, which glibc's next malloc of the
+ * chunk will fill (glibc's caches hand out the latest freed chunk first). */
+static void prefetch_leaving(uintptr_t addr, size_t size)
+{
+    __builtin_prefetch((const void *)(addr - QUARANTINE_TAG_SIZE));
+    __builtin_prefetch((const void *)(addr + free_pattern_length(size) - 1));
+    __builtin_prefetch((const void *)(addr + size));
+    blocks_prefetch(addr);
+}
+
 /* The redzoned block b (out of the table, BLOCK_FREED) goes into the quarantine; whatever
- * that pushes out is checked and given back to glibc. */
+ * that pushes out is checked and given back to glibc. Each free also starts loading one
+ * block of the next batch to leave, so that batch's checks find it cached. */
 static void quarantine_block(const struct block *b)
 {
     struct quarantine_evicted evicted[QUARANTINE_EVICT_MAX];
-    size_t n = quarantine_push((unsigned)runtime_tid(), b, evicted);
-    for (size_t i = 0; i < n; i++) {
-        __builtin_prefetch((const void *)evicted[i].block.addr);
-        /* glibc hands a freed chunk out again first (its caches are LIFO): the table
-         * slot that the next malloc fills is most likely this block's. */
-        blocks_prefetch(evicted[i].block.addr);
-    }
+    unsigned shard = (unsigned)runtime_tid();
+    size_t n = quarantine_push(shard, b, evicted);
+    for (size_t i = 0; i < n; i++)
+        prefetch_leaving(evicted[i].block.addr, evicted[i].block.size);
     for (size_t i = 0; i < n; i++) {
         check_quarantined(&evicted[i].block, evicted[i].place, NULL);
         release_redzoned(&evicted[i].block);
     }
+    uintptr_t soon;
+    size_t soon_size;
+    if (quarantine_upcoming(shard, runtime_thread.free_tick++, &soon, &soon_size))
+        prefetch_leaving(soon, soon_size);
 }
 
 /* Frees ptr as `kind`, with `stack` as the free stack. */
@@ -510,7 +523,10 @@ void heap_free(void *ptr, enum alloc_kind kind)
         free_nested(ptr, kind);
         return;
     }
-    blocks_prefetch((uintptr_t)ptr);      /* loads while the stack is taken */
+    /* Its table slot and its head (redzone, and the pattern's first bytes) load while the
+     * stack is taken. */
+    blocks_prefetch((uintptr_t)ptr);
+    __builtin_prefetch((const uint8_t *)ptr - REDZONE, 1);
     release(ptr, kind, stacks_capture(runtime_options.num_callers));
     leave();
 }
