@@ -367,23 +367,18 @@ static void prefetch_leaving(uintptr_t addr, size_t size)
 }
 
 /* The redzoned block b (out of the table, BLOCK_FREED) goes into the quarantine; whatever
- * that pushes out is checked and given back to glibc. Each free also starts loading one
- * block of the next batch to leave, so that batch's checks find it cached. */
+ * that pushes out is checked and given back to glibc. (Prefetching the next batch's
+ * blocks a few frees ahead cost more than it saved on python3: most of them miss the TLB.) */
 static void quarantine_block(const struct block *b)
 {
     struct quarantine_evicted evicted[QUARANTINE_EVICT_MAX];
-    unsigned shard = (unsigned)runtime_tid();
-    size_t n = quarantine_push(shard, b, evicted);
+    size_t n = quarantine_push((unsigned)runtime_tid(), b, evicted);
     for (size_t i = 0; i < n; i++)
         prefetch_leaving(evicted[i].block.addr, evicted[i].block.size);
     for (size_t i = 0; i < n; i++) {
         check_quarantined(&evicted[i].block, evicted[i].place, NULL);
         release_redzoned(&evicted[i].block);
     }
-    uintptr_t soon;
-    size_t soon_size;
-    if (quarantine_upcoming(shard, runtime_thread.free_tick++, &soon, &soon_size))
-        prefetch_leaving(soon, soon_size);
 }
 
 /* Frees ptr as `kind`, with `stack` as the free stack. */

@@ -77,15 +77,6 @@ size_t quarantine_push(unsigned shard_index, const struct block *block, struct q
     return n;
 }
 
-bool quarantine_upcoming(unsigned shard_index, unsigned k, uintptr_t *addr, size_t *size)
-{
-    struct shard *s = &shards[shard_index % SHARDS];
-    struct block *b = at(s, __atomic_load_n(&s->head, __ATOMIC_RELAXED) + k % QUARANTINE_EVICT_MAX);
-    *addr = __atomic_load_n(&b->addr, __ATOMIC_RELAXED);
-    *size = __atomic_load_n(&b->size, __ATOMIC_RELAXED);
-    return *addr != 0;
-}
-
 /* addr may be anything a program passed to free: read its would-be tag through the
  * kernel, which answers EFAULT instead of faulting. */
 static bool read_tag(uintptr_t addr, struct tag *tag)

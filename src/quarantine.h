@@ -39,10 +39,6 @@ bool quarantine_init(struct pool *pool, size_t max_bytes);
  * fewer) are pushed out and copied to evicted, so the shard may sit a few blocks under
  * its bound. Returns their count. The block needs a redzone of QUARANTINE_TAG_SIZE. */
 size_t quarantine_push(unsigned shard, const struct block *block, struct quarantine_evicted *evicted);
-/* The k-th (modulo QUARANTINE_EVICT_MAX) block due to leave shard `shard` in its next
- * batch, read without the lock: a hint for prefetching, possibly stale or torn. False
- * when that ring slot was never filled. */
-bool quarantine_upcoming(unsigned shard, unsigned k, uintptr_t *addr, size_t *size);
 /* The waiting block that starts at addr. Reads the tag before addr without trusting addr
  * (a wild pointer gets false, not a fault): for frees the block table does not know. */
 bool quarantine_find(uintptr_t addr, struct block *out);

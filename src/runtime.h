@@ -19,7 +19,6 @@ struct thread_state {
     pid_t tid;           /* cached: gettid is a syscall */
     unsigned sample_tick; /* --guard=sample:N, and --guard=auto past a site's floor */
     int exit_hooked;     /* runtime_thread_start ran: memtrace hears of this thread's end */
-    unsigned free_tick;  /* frees so far: which upcoming quarantine eviction to prefetch */
 };
 
 extern struct options runtime_options;
