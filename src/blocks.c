@@ -242,22 +242,6 @@ static void delete_slot(struct shard *s, struct page_blocks *pg, struct block_sl
     s->count--;
 }
 
-/* Copies the block starting at addr into *out, removing it when `remove` is set. */
-static bool lookup(uintptr_t addr, struct block *out, bool remove)
-{
-    struct shard *s = shard_of(addr);
-
-    os_lock(&s->lock);
-    struct block_slot *b = find_block(addr);
-    if (b) {
-        unpack_block(b, addr >> PAGE_SHIFT, out);
-        if (remove)
-            delete_slot(s, page_entry(addr >> PAGE_SHIFT, false), b);
-    }
-    os_unlock(&s->lock);
-    return b != NULL;
-}
-
 void blocks_prefetch(uintptr_t addr)
 {
     const struct page_blocks *pg = page_entry(addr >> PAGE_SHIFT, false);
@@ -269,14 +253,16 @@ void blocks_prefetch(uintptr_t addr)
         __builtin_prefetch(&slots[home_in_page((uint32_t)(addr & PAGE_OFFSET_MASK), capacity)]);
 }
 
-bool blocks_remove(uintptr_t addr, struct block *out)
-{
-    return lookup(addr, out, true);
-}
-
 bool blocks_find(uintptr_t addr, struct block *out)
 {
-    return lookup(addr, out, false);
+    struct shard *s = shard_of(addr);
+
+    os_lock(&s->lock);
+    struct block_slot *b = find_block(addr);
+    if (b)
+        unpack_block(b, addr >> PAGE_SHIFT, out);
+    os_unlock(&s->lock);
+    return b != NULL;
 }
 
 bool blocks_release(uintptr_t addr, uint8_t poison, size_t poison_len, struct block *out)

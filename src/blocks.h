@@ -42,8 +42,6 @@ struct block {
 bool blocks_init(struct pool *pool);
 /* False only when the pool is exhausted; the block then goes unrecorded. */
 bool blocks_insert(const struct block *block);
-/* Removes the block that starts at addr into *out; false when there is none. */
-bool blocks_remove(uintptr_t addr, struct block *out);
 bool blocks_find(uintptr_t addr, struct block *out);
 /* Starts loading addr's slot into the cache, so that a lookup or an insert a little later
  * does not wait for memory. Takes no lock: a table growing meanwhile only makes it a

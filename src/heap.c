@@ -500,7 +500,7 @@ static void free_nested(void *ptr, enum alloc_kind kind)
     }
     if (nested_free(ptr) || os_locks_held() > 0)
         return;
-    if (blocks_remove((uintptr_t)ptr, &b)) {
+    if (blocks_release((uintptr_t)ptr, 0, 0, &b)) {      /* counted as freed, as it is */
         if (b.flags & BLOCK_GUARDED) {
             struct guard_info info;
             guard_free(ptr, kind, 0, runtime_tid(), &info);

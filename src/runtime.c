@@ -210,11 +210,14 @@ static bool read_options(void)
     return false;
 }
 
-/* Runs as each thread ends (a pthread key's destructor): its unwind cache goes back. */
+/* Runs as each thread ends (a pthread key's destructor): its unwind cache and its signal
+ * stack go back (kept, a program that made threads one after another for long ran out of
+ * mappings: two a thread, vm.max_map_count 65530). */
 static void thread_exit(void *unused)
 {
     (void)unused;
     unwind_cache_thread_exit();
+    fault_thread_exit();
 }
 
 static pthread_key_t thread_exit_key;
