@@ -265,7 +265,7 @@ bool blocks_find(uintptr_t addr, struct block *out)
     return b != NULL;
 }
 
-bool blocks_release(uintptr_t addr, uint8_t poison, size_t poison_len, struct block *out)
+bool blocks_release(uintptr_t addr, struct block *out)
 {
     struct shard *s = shard_of(addr);
 
@@ -275,8 +275,6 @@ bool blocks_release(uintptr_t addr, uint8_t poison, size_t poison_len, struct bl
         unpack_block(b, addr >> PAGE_SHIFT, out);
         delete_slot(s, page_entry(addr >> PAGE_SHIFT, false), b);
         s->released++;
-        if (!(out->flags & BLOCK_GUARDED))
-            memset((void *)addr, poison, poison_len < out->size ? poison_len : out->size);
     }
     os_unlock(&s->lock);
     return b != NULL;

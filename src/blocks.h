@@ -48,9 +48,8 @@ bool blocks_find(uintptr_t addr, struct block *out);
  * wasted hint. */
 void blocks_prefetch(uintptr_t addr);
 /* free(): removes the block at addr into *out, counted as released (it goes on to the
- * quarantine, src/quarantine.h); false when the table has no block there. A redzoned
- * block's first poison_len bytes get the poison byte in the same step, under the lock. */
-bool blocks_release(uintptr_t addr, uint8_t poison, size_t poison_len, struct block *out);
+ * quarantine, src/quarantine.h); false when the table has no block there. */
+bool blocks_release(uintptr_t addr, struct block *out);
 void blocks_for_each(void (*fn)(const struct block *block, void *ctx), void *ctx);
 size_t blocks_live_count(void);
 /* Blocks ever inserted, ever released (freed), and the bytes inserted. */

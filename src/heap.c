@@ -386,7 +386,7 @@ static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
 {
     struct block b;
 
-    if (!blocks_release((uintptr_t)ptr, free_pattern(), free_pattern_length(SIZE_MAX), &b)) {
+    if (!blocks_release((uintptr_t)ptr, &b)) {
         struct guard_info info;
         enum guard_free_result gr;
         if (nested_free(ptr))
@@ -412,6 +412,10 @@ static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
         return;
     }
     check_redzones(&b, stack);
+    /* Out of the table lock (a fork meanwhile leaves the child a block that is in neither
+     * the table nor the quarantine: unchecked, not misreported); before the push, since
+     * another thread's eviction may check the pattern at once. */
+    memset(ptr, free_pattern(), free_pattern_length(b.size));
     b.state = BLOCK_FREED;
     b.free_stack = stack;
     quarantine_block(&b);
@@ -500,7 +504,7 @@ static void free_nested(void *ptr, enum alloc_kind kind)
     }
     if (nested_free(ptr) || os_locks_held() > 0)
         return;
-    if (blocks_release((uintptr_t)ptr, 0, 0, &b)) {      /* counted as freed, as it is */
+    if (blocks_release((uintptr_t)ptr, &b)) {      /* counted as freed, as it is */
         if (b.flags & BLOCK_GUARDED) {
             struct guard_info info;
             guard_free(ptr, kind, 0, runtime_tid(), &info);
@@ -546,7 +550,7 @@ static void *resize_in_glibc(const struct block *old, size_t size, uint32_t stac
 {
     struct block b;
     check_redzones(old, stack);
-    if (!blocks_release(old->addr, 0, 0, &b))
+    if (!blocks_release(old->addr, &b))
         return NULL;
     size_t head = head_size(&b);
     uint8_t *raw = __libc_realloc((void *)(b.addr - head), head + size + REDZONE);

@@ -29,16 +29,16 @@ static void test_block_life_cycle(void)
     CHECK(blocks_find(0x1000, &b) && b.size == 13 && b.alloc_stack == 3);
     CHECK(!blocks_find(0x1010, &b));
     uint64_t allocs, frees, bytes;
-    CHECK(blocks_release(0x1000, 0, 0, &b) && b.state == BLOCK_LIVE && b.size == 13);
+    CHECK(blocks_release(0x1000, &b) && b.state == BLOCK_LIVE && b.size == 13);
     CHECK(!blocks_find(0x1000, &b));                 /* a freed block leaves the table */
-    CHECK(!blocks_release(0x1000, 0, 0, &b));
-    CHECK(!blocks_release(0x2000, 0, 0, &b));
+    CHECK(!blocks_release(0x1000, &b));
+    CHECK(!blocks_release(0x2000, &b));
     blocks_totals(&allocs, &frees, &bytes);
     CHECK(allocs == 1 && frees == 1 && bytes == 13);
     CHECK(blocks_insert(&(struct block){.addr = 0x1000, .size = 5}));
-    CHECK(blocks_release(0x1000, 0, 0, &b) && b.addr == 0x1000 && b.size == 5);
+    CHECK(blocks_release(0x1000, &b) && b.addr == 0x1000 && b.size == 5);
     CHECK(!blocks_find(0x1000, &b));
-    CHECK(!blocks_release(0x1000, 0, 0, &b));
+    CHECK(!blocks_release(0x1000, &b));
 }
 
 /* Enough blocks to grow every shard several times; every other one removed again, which
@@ -54,7 +54,7 @@ static void test_growth_and_removal(void)
     }
     CHECK(inserted == N);
     for (uintptr_t i = 1; i <= N; i += 2)
-        blocks_release(i * 48, 0, 0, &b);
+        blocks_release(i * 48, &b);
     for (uintptr_t i = 1; i <= N; i++)
         found += blocks_find(i * 48, &b) && b.size == i;
     CHECK(found == N / 2);
@@ -62,7 +62,7 @@ static void test_growth_and_removal(void)
     CHECK(live == N / 2);
     CHECK(blocks_live_count() == N / 2);
     for (uintptr_t i = 2; i <= N; i += 2)
-        blocks_release(i * 48, 0, 0, &b);
+        blocks_release(i * 48, &b);
     CHECK(blocks_live_count() == 0);
 }
 
@@ -74,7 +74,7 @@ static void *insert_and_remove(void *arg)
     for (uintptr_t i = 0; i < 50000; i++) {
         struct block nb = make_block(base + i * 16, i);
         blocks_insert(&nb);
-        ok += blocks_release(base + i * 16, 0, 0, &b) && b.size == i;
+        ok += blocks_release(base + i * 16, &b) && b.size == i;
     }
     return (void *)ok;
 }
@@ -94,7 +94,7 @@ static void test_packed_fields(void)
         CHECK(out.addr == in.addr && out.size == in.size && out.alloc_stack == in.alloc_stack);
         CHECK(out.tid == in.tid && out.kind == in.kind && out.head_shift == in.head_shift);
         CHECK(out.flags == BLOCK_GUARDED && out.state == BLOCK_LIVE);
-        CHECK(blocks_release(in.addr, 0, 0, &out) && !blocks_find(in.addr, &out));
+        CHECK(blocks_release(in.addr, &out) && !blocks_find(in.addr, &out));
     }
     struct block high = {.addr = 1ull << 47, .size = 1}, out;
     CHECK(!blocks_insert(&high) && !blocks_find(high.addr, &out));   /* above the page map */
