@@ -1,8 +1,6 @@
 /* blocks.c — the sharded block table (see blocks.h). */
 #include "blocks.h"
 
-#include <string.h>
-
 #include "os.h"
 
 #define SHARD_COUNT 64
@@ -160,10 +158,10 @@ static struct block_slot *find_in_page(const struct page_blocks *pg, uint32_t of
             return &pg->slots[i];
 }
 
-/* The live slot of addr, or NULL. */
-static struct block_slot *find_block(uintptr_t addr)
+/* The live slot of addr, or NULL; *page gets its page's table. */
+static struct block_slot *find_block(uintptr_t addr, struct page_blocks **page)
 {
-    const struct page_blocks *pg = page_entry(addr >> PAGE_SHIFT, false);
+    struct page_blocks *pg = *page = page_entry(addr >> PAGE_SHIFT, false);
     if (!pg || !pg->slots || addr == 0)
         return NULL;
     struct block_slot *slot = find_in_page(pg, (uint32_t)(addr & PAGE_OFFSET_MASK));
@@ -258,7 +256,8 @@ bool blocks_find(uintptr_t addr, struct block *out)
     struct shard *s = shard_of(addr);
 
     os_lock(&s->lock);
-    struct block_slot *b = find_block(addr);
+    struct page_blocks *pg;
+    struct block_slot *b = find_block(addr, &pg);
     if (b)
         unpack_block(b, addr >> PAGE_SHIFT, out);
     os_unlock(&s->lock);
@@ -270,10 +269,11 @@ bool blocks_release(uintptr_t addr, struct block *out)
     struct shard *s = shard_of(addr);
 
     os_lock(&s->lock);
-    struct block_slot *b = find_block(addr);
+    struct page_blocks *pg;
+    struct block_slot *b = find_block(addr, &pg);
     if (b) {
         unpack_block(b, addr >> PAGE_SHIFT, out);
-        delete_slot(s, page_entry(addr >> PAGE_SHIFT, false), b);
+        delete_slot(s, pg, b);
         s->released++;
     }
     os_unlock(&s->lock);
