@@ -38,6 +38,13 @@ struct block {
 /* Lives in the guarded pool (src/guard.c), not in glibc's heap. */
 #define BLOCK_GUARDED 2
 
+/* The redzone on each side of an unguarded block (the head one grows to the alignment:
+ * head_shift). It also keeps glibc's own pointers to chunk headers (a chunk header
+ * overlaps the last word of the chunk before it) outside every block, where they would
+ * look like interior pointers to the leak scan. */
+#define BLOCK_REDZONE 16
+#define BLOCK_REDZONE_SHIFT 4
+
 
 bool blocks_init(struct pool *pool);
 /* False only when the pool is exhausted; the block then goes unrecorded. */

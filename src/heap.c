@@ -25,11 +25,6 @@ extern void *__libc_memalign(size_t align, size_t size);
 extern void *__libc_realloc(void *ptr, size_t size);
 extern void __libc_free(void *ptr);
 
-/* The redzone on each side of an unguarded block. It also keeps glibc's own pointers to
- * chunk headers (a chunk header overlaps the last word of the chunk before it) outside
- * every block, where they would look like interior pointers to the leak scan. */
-#define REDZONE 16
-#define REDZONE_SHIFT 4
 /* Freed blocks get this many leading bytes of pattern unless --free-fill asks for all. */
 #define FREE_PATTERN_BYTES 64
 #define FREE_PATTERN 0xdd
@@ -151,7 +146,7 @@ static void report_redzone_writes(const struct block *b, uint32_t stack, uintptr
 
 static uintptr_t tail_damage(const struct block *b)
 {
-    return find_bad_canary(b->addr + b->size, b->addr + b->size + REDZONE, false);
+    return find_bad_canary(b->addr + b->size, b->addr + b->size + BLOCK_REDZONE, false);
 }
 
 /* A damaged redzone is reported once: refilled, it only shows later writes (the block's
@@ -164,7 +159,7 @@ static void check_redzones(const struct block *b, uint32_t stack)
     if (bad_before)
         fill_canary(b->addr - head, b->addr);
     if (bad_after)
-        fill_canary(b->addr + b->size, b->addr + b->size + REDZONE);
+        fill_canary(b->addr + b->size, b->addr + b->size + BLOCK_REDZONE);
 }
 
 static size_t free_pattern_length(size_t size)
@@ -239,18 +234,18 @@ static bool should_guard(uint32_t stack)
 
 static void *alloc_redzoned(size_t size, size_t align, uint8_t *head_shift)
 {
-    size_t head = REDZONE;
-    *head_shift = REDZONE_SHIFT;
+    size_t head = BLOCK_REDZONE;
+    *head_shift = BLOCK_REDZONE_SHIFT;
     while (head < align) {
         head <<= 1;
         ++*head_shift;
     }
-    uint8_t *raw = align > 16 ? __libc_memalign(align, head + size + REDZONE)
-                              : __libc_malloc(head + size + REDZONE);
+    uint8_t *raw = align > 16 ? __libc_memalign(align, head + size + BLOCK_REDZONE)
+                              : __libc_malloc(head + size + BLOCK_REDZONE);
     if (!raw)
         return NULL;
     fill_canary((uintptr_t)raw, (uintptr_t)raw + head);
-    fill_canary((uintptr_t)raw + head + size, (uintptr_t)raw + head + size + REDZONE);
+    fill_canary((uintptr_t)raw + head + size, (uintptr_t)raw + head + size + BLOCK_REDZONE);
     return raw + head;
 }
 
@@ -525,7 +520,7 @@ void heap_free(void *ptr, enum alloc_kind kind)
     /* Its table slot and its head (redzone, and the pattern's first bytes) load while the
      * stack is taken. */
     blocks_prefetch((uintptr_t)ptr);
-    __builtin_prefetch((const uint8_t *)ptr - REDZONE, 1);
+    __builtin_prefetch((const uint8_t *)ptr - BLOCK_REDZONE, 1);
     release(ptr, kind, stacks_capture(runtime_options.num_callers));
     leave();
 }
@@ -553,7 +548,7 @@ static void *resize_in_glibc(const struct block *old, size_t size, uint32_t stac
     if (!blocks_release(old->addr, &b))
         return NULL;
     size_t head = head_size(&b);
-    uint8_t *raw = __libc_realloc((void *)(b.addr - head), head + size + REDZONE);
+    uint8_t *raw = __libc_realloc((void *)(b.addr - head), head + size + BLOCK_REDZONE);
     if (!raw) {
         blocks_insert(&b);
         errno = ENOMEM;
@@ -562,7 +557,7 @@ static void *resize_in_glibc(const struct block *old, size_t size, uint32_t stac
     uint8_t *p = raw + head;
     if (runtime_options.malloc_fill != FILL_OFF && size > b.size)
         memset(p + b.size, runtime_options.malloc_fill, size - b.size);
-    fill_canary((uintptr_t)p + size, (uintptr_t)p + size + REDZONE);
+    fill_canary((uintptr_t)p + size, (uintptr_t)p + size + BLOCK_REDZONE);
     b.addr = (uintptr_t)p;
     b.size = size;
     b.alloc_stack = stack;

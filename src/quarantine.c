@@ -8,15 +8,22 @@
 #include "os.h"
 
 #define SHARDS 8
-#define SHARD_ENTRIES (1u << 16)     /* a power of two: ring indices wrap by mask */
+/* A shard's ring grows by doubling from RING_ENTRIES_MIN to RING_ENTRIES_MAX (powers of
+ * two: positions wrap by mask): running positions sweep the whole ring, so a ring bigger
+ * than the shard needs is memory touched for nothing (16 MB with 8 threads). */
+#define RING_ENTRIES_MIN (1u << 10)
+#define RING_ENTRIES_MAX (1u << 16)
+#define GLIBC_CHUNK_HEADER 8         /* a chunk's size word; chunks come in 16-byte steps */
 
 struct shard {
     struct spinlock lock;
     struct block *ring;
+    uint64_t capacity;
     uint64_t head, count;            /* head: running position of the oldest block */
     size_t bytes;
 } __attribute__((aligned(64)));
 
+static struct pool *ring_pool;
 static struct shard shards[SHARDS];
 static size_t shard_budget;
 
@@ -36,18 +43,42 @@ static struct tag tag_of(uintptr_t addr, struct quarantine_place place)
 
 bool quarantine_init(struct pool *pool, size_t max_bytes)
 {
+    ring_pool = pool;
     shard_budget = max_bytes / SHARDS;
     for (int i = 0; i < SHARDS; i++) {
-        shards[i].ring = pool_alloc(pool, SHARD_ENTRIES * sizeof(struct block));
+        shards[i] = (struct shard){.ring = pool_alloc(pool, RING_ENTRIES_MIN * sizeof(struct block)),
+                                   .capacity = RING_ENTRIES_MIN};
         if (!shards[i].ring)
             return false;
     }
     return true;
 }
 
+size_t quarantine_held_bytes(const struct block *block)
+{
+    size_t head = block->head_shift ? (size_t)1 << block->head_shift : 0;
+    return (head + block->size + BLOCK_REDZONE + GLIBC_CHUNK_HEADER + 15) & ~(size_t)15;
+}
+
 static struct block *at(struct shard *s, uint64_t position)
 {
-    return &s->ring[position & (SHARD_ENTRIES - 1)];
+    return &s->ring[position & (s->capacity - 1)];
+}
+
+/* Doubles a full shard's ring, each waiting block moving to its position's new index;
+ * false at the largest size or when the pool is exhausted. */
+static bool grow_ring(struct shard *s)
+{
+    uint64_t capacity = s->capacity * 2;
+    struct block *ring = capacity <= RING_ENTRIES_MAX ? pool_alloc(ring_pool, capacity * sizeof *ring) : NULL;
+    if (!ring)
+        return false;
+    for (uint64_t p = s->head; p < s->head + s->count; p++)
+        ring[p & (capacity - 1)] = *at(s, p);
+    pool_free(ring_pool, s->ring);
+    s->ring = ring;
+    s->capacity = capacity;
+    return true;
 }
 
 size_t quarantine_push(unsigned shard_index, const struct block *block, struct quarantine_evicted *evicted)
@@ -62,14 +93,15 @@ size_t quarantine_push(unsigned shard_index, const struct block *block, struct q
     struct tag tag = tag_of(block->addr, place);
     memcpy((void *)(block->addr - sizeof tag), &tag, sizeof tag);
     s->count++;
-    s->bytes += block->size;
+    s->bytes += quarantine_held_bytes(block);
     /* Once over the bound, a whole batch leaves: the caller's checks of a batch overlap
      * their cache misses, where one eviction per free would wait for each in turn. */
-    bool over = s->bytes > shard_budget || s->count == SHARD_ENTRIES;
+    bool full = s->count == s->capacity && !grow_ring(s);
+    bool over = s->bytes > shard_budget || full;
     while (over && n < QUARANTINE_EVICT_MAX && s->count > 0) {
         evicted[n].block = *at(s, s->head);
         evicted[n].place = (struct quarantine_place){place.shard, s->head};
-        s->bytes -= evicted[n++].block.size;
+        s->bytes -= quarantine_held_bytes(&evicted[n++].block);
         s->head++;
         s->count--;
     }

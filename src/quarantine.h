@@ -1,6 +1,8 @@
 /* quarantine.h — freed heap blocks wait here before glibc may reuse their memory, so that
  * a double free is recognised as one and a write through a stale pointer can be caught
- * when the block leaves. A FIFO bounded in bytes and entries, sharded by thread so that
+ * when the block leaves. A FIFO bounded in entries and in the memory its blocks hold
+ * (with their redzones and glibc's chunk headers, twice the block sizes in a program of
+ * small blocks: what the bound promises is memory), sharded by thread so that
  * threads freeing at once rarely meet; memory of its own from the runtime pool.
  * A freed block leaves the block table and lives here, record and all: the block table
  * only holds live blocks, and a block leaving the quarantine costs no table lookup.
@@ -32,7 +34,11 @@ struct quarantine_evicted {
     struct quarantine_place place;
 };
 
+/* Makes every shard empty. max_bytes bounds the memory held, as quarantine_held_bytes
+ * counts it, an eighth of it on each shard. */
 bool quarantine_init(struct pool *pool, size_t max_bytes);
+/* The memory a waiting block keeps from reuse: its chunk, redzones and header included. */
+size_t quarantine_held_bytes(const struct block *block);
 /* Queues a freed block (its record, state BLOCK_FREED) on shard `shard` and writes its
  * tag, under the shard's lock (another thread may push it out right after). When that
  * goes over the bound, the oldest QUARANTINE_EVICT_MAX blocks (fewer if the shard holds

@@ -1,14 +1,14 @@
 /* test_quarantine.c — the quarantine of freed blocks: FIFO order within the byte bound,
  * batches of evictions, a second free finding its block through the tag (and a wild or
  * evicted pointer not finding one, without a fault), tag damage located to the byte,
- * iteration over what waits. */
+ * iteration over what waits, a ring that grows when blocks are many and small. */
 #include "check.h"
 #include "quarantine.h"
 
 #include <string.h>
 #include <sys/mman.h>
 
-#define BLOCKS 64
+#define BLOCKS 2304
 #define BLOCK_SIZE 48
 #define STRIDE 80                    /* a 16-byte redzone for the tag, the block, slack */
 
@@ -36,7 +36,7 @@ static void test_fifo_and_find(void)
     size_t evicted = 0;
     int first_out = -1;
 
-    /* Bound 8 * 10 blocks' bytes on each of 8 shards: all on shard 3, so ten fit. */
+    /* Bound 8 * 10 blocks' memory on each of 8 shards: all on shard 3, so ten fit. */
     for (int i = 0; i < 10; i++) {
         struct block fb = freed_block(i);
         evicted += quarantine_push(3, &fb, out);
@@ -76,6 +76,35 @@ static void test_tag_damage(void)
     CHECK(!quarantine_find(fb.addr, &b));              /* a broken tag finds nothing */
 }
 
+/* Big blocks first, so that blocks have left and the oldest sits at neither end of the
+ * ring, then far more small ones than the ring's first size: the ring grows, every block
+ * is still found at its place, and blocks leave oldest first throughout. */
+static void test_ring_growth(void)
+{
+    struct quarantine_evicted out[QUARANTINE_EVICT_MAX];
+    struct block b;
+    int waiting = 0, last_out = -1;
+    bool in_order = true;
+    CHECK(quarantine_init(&pool, 8 * 1900 * quarantine_held_bytes(&(struct block){.size = 48, .head_shift = 4})));
+    for (int i = 0; i < 2200; i++) {
+        struct block fb = freed_block(i);
+        if (i < 300)
+            fb.size = 1000;
+        size_t n = quarantine_push(6, &fb, out);
+        for (size_t k = 0; k < n; k++) {
+            in_order &= (int)out[k].block.alloc_stack - 100 == last_out + 1;
+            last_out = (int)out[k].block.alloc_stack - 100;
+        }
+    }
+    CHECK(in_order && last_out >= 300 - 1);
+    quarantine_for_each(count_waiting, &waiting);
+    CHECK(waiting == 2200 - (last_out + 1) && waiting > 1024);
+    int found = 0;
+    for (int i = last_out + 1; i < 2200; i++)
+        found += quarantine_find(freed_block(i).addr, &b) && b.alloc_stack == 100u + (unsigned)i;
+    CHECK(found == waiting);
+}
+
 int main(void)
 {
     pool_init(&pool, 24, 0);
@@ -85,8 +114,12 @@ int main(void)
     CHECK(map != MAP_FAILED);
     mprotect(map, 4096, PROT_NONE);
     arena = map + 4096;
-    CHECK(quarantine_init(&pool, 8 * 10 * BLOCK_SIZE));
+    struct block first = freed_block(0);
+    /* 16 + 48 + 16 bytes of chunk, 8 of header, in 16-byte steps */
+    CHECK(quarantine_held_bytes(&first) == 96);
+    CHECK(quarantine_init(&pool, 8 * 10 * quarantine_held_bytes(&first)));
     test_fifo_and_find();
     test_tag_damage();
+    test_ring_growth();
     return CHECK_DONE("test_quarantine");
 }
