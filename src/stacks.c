@@ -9,38 +9,56 @@
 
 #include "unwind_cache.h"
 
-#define TABLE_ORDER 21                   /* 2M slots: load stays below 1/2 with STACK_ID_LIMIT */
-#define TABLE_SLOTS (1u << TABLE_ORDER)
+#define INDEX_SLOTS_MIN (1u << 12)      /* the index's first size; it doubles at half full */
 #define ID_LIMIT STACK_ID_LIMIT
-#define CHUNK_SIZE (64 * 1024)           /* per-thread bump chunk for records */
+#define CHUNK_SIZE (64 * 1024)           /* bump chunk for records */
 #define INTERNAL_FRAMES_MAX 6            /* malloc -> heap -> capture, with slack */
 
 typedef int (*backtrace_fn)(void **buffer, int size);
+
+/* Open addressing from a stack's hash to its id. Sized to what it holds, because its
+ * slots are touched at random: a table for the most stacks there may be (2M slots) was
+ * 8 MB of memory for python3's 91k stacks. Inserting takes the insert lock; finding takes
+ * none, so the index a finder holds may be the one just outgrown: a stack it misses there
+ * is looked for again under the lock. Outgrown indexes are never freed, so that a finder
+ * still probing one reads ids, not reused memory (together they are as big as the
+ * current one). */
+struct stack_index {
+    uint32_t mask;                       /* slots - 1 */
+    uint32_t slots[];                    /* slot -> id, 0 = empty */
+};
 
 static struct {
     struct pool *pool;
     uintptr_t internal_lo, internal_hi;
     backtrace_fn backtrace;
-    uint32_t *slots;                     /* slot -> id, 0 = empty */
+    struct stack_index *index;
     struct stack_record **records;       /* id -> record */
-    uint32_t next_id;
+    uint32_t next_id;                    /* written under the insert lock */
+    uint32_t indexed;                    /* ids in the index; under the insert lock */
+    struct spinlock insert_lock;
+    char *chunk;                         /* records are bump-allocated from it */
+    size_t chunk_left;
 } stacks;
 
-static __thread struct {
-    char *cur;
-    size_t left;
-} record_chunk;
+static struct stack_index *new_index(uint32_t slots)
+{
+    struct stack_index *ix = pool_alloc(stacks.pool, sizeof *ix + slots * sizeof(uint32_t));
+    if (ix)
+        ix->mask = slots - 1;
+    return ix;
+}
 
 bool stacks_init(struct pool *pool, uintptr_t internal_lo, uintptr_t internal_hi)
 {
     stacks.pool = pool;
     stacks.internal_lo = internal_lo;
     stacks.internal_hi = internal_hi;
-    stacks.slots = pool_alloc(pool, TABLE_SLOTS * sizeof(uint32_t));
+    stacks.index = new_index(INDEX_SLOTS_MIN);
     stacks.records = pool_alloc(pool, ID_LIMIT * sizeof(struct stack_record *));
     stacks.next_id = 1;
     unwind_cache_init(pool);
-    return stacks.slots && stacks.records;
+    return stacks.index && stacks.records;
 }
 
 bool stacks_load_unwinder(void)
@@ -72,16 +90,16 @@ static uint64_t hash_pcs(const uintptr_t *pcs, int depth)
 static struct stack_record *new_record(uint64_t hash, const uintptr_t *pcs, int depth)
 {
     size_t size = (sizeof(struct stack_record) + (size_t)depth * sizeof(uintptr_t) + 15) & ~15ul;
-    if (record_chunk.left < size) {
+    if (stacks.chunk_left < size) {
         char *chunk = pool_alloc(stacks.pool, CHUNK_SIZE);
         if (!chunk)
             return NULL;
-        record_chunk.cur = chunk;
-        record_chunk.left = CHUNK_SIZE;
+        stacks.chunk = chunk;
+        stacks.chunk_left = CHUNK_SIZE;
     }
-    struct stack_record *rec = (struct stack_record *)record_chunk.cur;
-    record_chunk.cur += size;
-    record_chunk.left -= size;
+    struct stack_record *rec = (struct stack_record *)stacks.chunk;
+    stacks.chunk += size;
+    stacks.chunk_left -= size;
     rec->hash = hash;
     rec->depth = (uint16_t)depth;
     rec->logged = 0;
@@ -96,35 +114,84 @@ static bool same_stack(const struct stack_record *rec, uint64_t hash,
            memcmp(rec->pcs, pcs, (size_t)depth * sizeof(uintptr_t)) == 0;
 }
 
+/* The stack's id in ix, or 0 with *empty set to the slot where it would go (the index is
+ * at most half full, so probing ends). */
+static uint32_t index_find(const struct stack_index *ix, uint64_t hash, const uintptr_t *pcs,
+                           int depth, uint32_t *empty)
+{
+    for (uint32_t slot = (uint32_t)hash & ix->mask;; slot = (slot + 1) & ix->mask) {
+        uint32_t id = __atomic_load_n(&ix->slots[slot], __ATOMIC_ACQUIRE);
+        if (id == 0) {
+            *empty = slot;
+            return 0;
+        }
+        const struct stack_record *rec = stacks_get(id);
+        if (rec && same_stack(rec, hash, pcs, depth))
+            return id;
+    }
+}
+
+/* A twice bigger index with every id of the current one, published for finders. */
+static struct stack_index *grow_index(void)
+{
+    const struct stack_index *old = stacks.index;
+    struct stack_index *ix = new_index((old->mask + 1) * 2);
+    if (!ix)
+        return NULL;
+    for (uint32_t i = 0; i <= old->mask; i++) {
+        uint32_t id = old->slots[i];
+        if (id == 0)
+            continue;
+        uint32_t slot = (uint32_t)stacks.records[id]->hash & ix->mask;
+        while (ix->slots[slot])
+            slot = (slot + 1) & ix->mask;
+        ix->slots[slot] = id;
+    }
+    __atomic_store_n(&stacks.index, ix, __ATOMIC_RELEASE);
+    return ix;
+}
+
+/* Under the insert lock: the stack's id, made when new; 0 when out of ids or memory. */
+static uint32_t insert_locked(uint64_t hash, const uintptr_t *pcs, int depth)
+{
+    uint32_t slot, id = index_find(stacks.index, hash, pcs, depth, &slot);
+    if (id || stacks.next_id >= ID_LIMIT)
+        return id;
+    struct stack_index *ix = stacks.index;
+    if ((stacks.indexed + 1) * 2 > ix->mask + 1) {
+        if (!(ix = grow_index()))
+            return 0;
+        index_find(ix, hash, pcs, depth, &slot);
+    }
+    struct stack_record *rec = new_record(hash, pcs, depth);
+    if (!rec)
+        return 0;
+    id = rec->id = stacks.next_id;
+    __atomic_store_n(&stacks.records[id], rec, __ATOMIC_RELEASE);
+    __atomic_store_n(&stacks.next_id, id + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&ix->slots[slot], id, __ATOMIC_RELEASE);
+    stacks.indexed++;
+    return id;
+}
+
 uint32_t stacks_intern(const uintptr_t *pcs, int depth)
 {
     uint64_t hash = hash_pcs(pcs, depth);
-    struct stack_record *mine = NULL;
+    const struct stack_index *ix = __atomic_load_n(&stacks.index, __ATOMIC_ACQUIRE);
+    uint32_t slot, id;
 
-    if (!stacks.slots)
+    if (!ix)
         return 0;
-    for (uint32_t probe = 0, slot = (uint32_t)hash & (TABLE_SLOTS - 1); probe < 64;
-         slot = (slot + 1) & (TABLE_SLOTS - 1)) {
-        uint32_t id = __atomic_load_n(&stacks.slots[slot], __ATOMIC_ACQUIRE);
-        if (id == 0) {
-            if (!mine) {
-                uint32_t new_id = __atomic_fetch_add(&stacks.next_id, 1, __ATOMIC_RELAXED);
-                if (new_id >= ID_LIMIT || !(mine = new_record(hash, pcs, depth)))
-                    return 0;
-                mine->id = new_id;
-                __atomic_store_n(&stacks.records[new_id], mine, __ATOMIC_RELEASE);
-            }
-            /* A lost race leaves `mine` unused: its id is wasted, which is harmless. */
-            if (__atomic_compare_exchange_n(&stacks.slots[slot], &id, mine->id, false,
-                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-                return mine->id;
-        }
-        const struct stack_record *rec = __atomic_load_n(&stacks.records[id], __ATOMIC_ACQUIRE);
-        if (rec && same_stack(rec, hash, pcs, depth))
-            return id;
-        probe++;
-    }
-    return 0;
+    if ((id = index_find(ix, hash, pcs, depth, &slot)) != 0)
+        return id;
+    /* A fault handler that interrupted memtrace on this thread must take no lock: its
+     * stack goes unrecorded when it is a new one. */
+    if (os_locks_held() > 0)
+        return 0;
+    os_lock(&stacks.insert_lock);
+    id = insert_locked(hash, pcs, depth);
+    os_unlock(&stacks.insert_lock);
+    return id;
 }
 
 /* Keeps at most max_depth frames that are not memtrace's own: the entry points on top,
@@ -168,9 +235,11 @@ uint32_t stacks_id_limit(void)
     return n < ID_LIMIT ? n : ID_LIMIT;
 }
 
-/* The child writes a fresh event log: every stack must be written to it again. */
+/* The child writes a fresh event log: every stack must be written to it again. A thread
+ * of the parent's that was inserting is gone: its half-made insert is not published. */
 void stacks_fork_child(void)
 {
+    os_lock_reset(&stacks.insert_lock);
     uint32_t limit = stacks_id_limit();
     for (uint32_t id = 1; id < limit; id++) {
         struct stack_record *rec = stacks.records[id];

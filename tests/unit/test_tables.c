@@ -152,10 +152,18 @@ static void test_stacks_threads(void)
         pthread_create(&t[i], NULL, intern_many, ids[i]);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
-    size_t agree = 0;
+    size_t agree = 0, again = 0, distinct = 0;
     for (int i = 0; i < 20000; i++)
         agree += ids[0][i] != 0 && ids[0][i] == ids[1][i];
     CHECK(agree == 20000);
+    /* The index grew from 4096 slots meanwhile: every stack keeps its one id. */
+    static uint8_t seen[STACK_ID_LIMIT];
+    for (uintptr_t i = 0; i < 20000; i++) {
+        uintptr_t pcs[2] = {0x500000 + i, 0x600000};
+        again += stacks_intern(pcs, 2) == ids[0][i];
+        distinct += ids[0][i] < STACK_ID_LIMIT && !seen[ids[0][i]]++;
+    }
+    CHECK(again == 20000 && distinct == 20000);
 }
 
 int main(void)
