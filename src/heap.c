@@ -103,21 +103,29 @@ static bool canary_chunk_intact(uintptr_t a)
     return ((have[0] ^ want[0]) | (have[1] ^ want[1])) == 0;
 }
 
-/* The first overwritten canary byte in [lo, hi) scanning from `from_end` side, or 0. */
-static uintptr_t find_bad_canary(uintptr_t lo, uintptr_t hi, bool from_end)
+/* The first overwritten canary byte in [lo, hi) scanning from `from_end` side, or 0: the
+ * search once a redzone is known damaged, kept out of line. */
+__attribute__((noinline, cold))
+static uintptr_t first_bad_canary(uintptr_t lo, uintptr_t hi, bool from_end)
 {
-    bool intact = true;
-    for (uintptr_t a = lo; a < hi && intact; a += 16)
-        intact = hi - a >= 16 ? canary_chunk_intact(a)
-                              : memcmp((void *)a, canary_pattern + (a & 15), hi - a) == 0;
-    if (intact)
-        return 0;
     for (uintptr_t i = 0; i < hi - lo; i++) {
         uintptr_t a = from_end ? hi - 1 - i : lo + i;
         if (*(const uint8_t *)a != canary_pattern[a & 15])
             return a;
     }
     return 0;
+}
+
+/* As first_bad_canary, the intact case inline: it is the usual one, checked on every free
+ * and eviction (a redzone is usually one 16-byte chunk). */
+static inline __attribute__((always_inline)) uintptr_t find_bad_canary(uintptr_t lo, uintptr_t hi,
+                                                                      bool from_end)
+{
+    bool intact = true;
+    for (uintptr_t a = lo; a < hi && intact; a += 16)
+        intact = hi - a >= 16 ? canary_chunk_intact(a)
+                              : memcmp((void *)a, canary_pattern + (a & 15), hi - a) == 0;
+    return intact ? 0 : first_bad_canary(lo, hi, from_end);
 }
 
 static size_t head_size(const struct block *b)
