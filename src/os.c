@@ -2,7 +2,7 @@
 #include "os.h"
 
 #include <errno.h>
-#include <sched.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -22,24 +22,38 @@ void os_forget_held_locks(void)
     locks_held = 0;
 }
 
+/* lock->locked: 0 free, 1 held, 2 held with sleepers. A short spin first (critical
+ * sections are a few dozen instructions), then sleep on the futex: with more threads than
+ * cores a spinner (or a sched_yield loop) burns the time slice its preempted holder
+ * needs. */
+#define LOCK_SPINS 64
+
+static void lock_futex(struct spinlock *lock, int op, int value)
+{
+    syscall(SYS_futex, &lock->locked, op, value, NULL, NULL, 0);
+}
+
 void os_lock(struct spinlock *lock)
 {
     locks_held++;
-    for (unsigned spins = 0;; spins++) {
-        if (!__atomic_exchange_n(&lock->locked, 1, __ATOMIC_ACQUIRE))
+    int seen = 0;
+    if (__atomic_compare_exchange_n(&lock->locked, &seen, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return;
+    for (int spins = 0; spins < LOCK_SPINS; spins++) {
+        __builtin_ia32_pause();
+        seen = 0;
+        if (__atomic_load_n(&lock->locked, __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(&lock->locked, &seen, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
             return;
-        while (__atomic_load_n(&lock->locked, __ATOMIC_RELAXED)) {
-            if (++spins > 64)
-                sched_yield();
-            else
-                __builtin_ia32_pause();
-        }
     }
+    while (__atomic_exchange_n(&lock->locked, 2, __ATOMIC_ACQUIRE) != 0)
+        lock_futex(lock, FUTEX_WAIT_PRIVATE, 2);
 }
 
 void os_unlock(struct spinlock *lock)
 {
-    __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
+    if (__atomic_exchange_n(&lock->locked, 0, __ATOMIC_RELEASE) == 2)
+        lock_futex(lock, FUTEX_WAKE_PRIVATE, 1);
     locks_held--;
 }
 

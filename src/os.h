@@ -1,6 +1,7 @@
-/* os.h — the runtime's one seam to the system: raw syscalls, a spinlock that is safe to
- * take inside malloc and to reset after fork, environment lookup without getenv, and a
- * fixed-buffer line formatter used instead of stdio. Nothing here allocates. */
+/* os.h — the runtime's one seam to the system: raw syscalls, a lock (a short spin, then a
+ * futex sleep) that is safe to take inside malloc and to reset after fork, environment
+ * lookup without getenv, and a fixed-buffer line formatter used instead of stdio.
+ * Nothing here allocates. */
 #ifndef MEMTRACE_OS_H
 #define MEMTRACE_OS_H
 
