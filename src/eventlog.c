@@ -332,7 +332,7 @@ static void write_stack_locked(uint32_t id)
     line_dec(&l, rec->depth);
     for (int i = 0; i < rec->depth; i++) {
         line_char(&l, ' ');
-        line_hex(&l, rec->pcs[i]);
+        line_hex(&l, stacks_frame(rec, i));
     }
     write_line(&l);
     rec->logged = 1;

@@ -358,7 +358,8 @@ static void mark_loader_blocks(struct scan *s)
 {
     for (size_t i = 0; i < s->nblocks; i++) {
         const struct stack_record *rec = stacks_get(s->blocks[i].stack);
-        if (rec && rec->depth > 0 && rec->pcs[0] >= s->loader.lo && rec->pcs[0] < s->loader.hi) {
+        if (rec && rec->depth > 0 && stacks_frame(rec, 0) >= s->loader.lo &&
+            stacks_frame(rec, 0) < s->loader.hi) {
             s->blocks[i].state = REACHABLE;
             push(s, i);
         }

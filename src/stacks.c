@@ -87,9 +87,47 @@ static uint64_t hash_pcs(const uintptr_t *pcs, int depth)
     return a ^ (a >> 32);
 }
 
+#define NARROW_BASE_BIT 0x80000000u     /* in a narrow offset: which base it is from */
+
+/* Two bases such that every pc is less than 2^31 above one of them; false when the pcs
+ * are spread wider. */
+static bool narrow_bases(const uintptr_t *pcs, int depth, uint64_t base[2])
+{
+    base[0] = base[1] = UINTPTR_MAX;
+    for (int i = 0; i < depth; i++)
+        if (pcs[i] < base[0])
+            base[0] = pcs[i];
+    for (int i = 0; i < depth; i++)
+        if (pcs[i] - base[0] >= NARROW_BASE_BIT && pcs[i] < base[1])
+            base[1] = pcs[i];
+    for (int i = 0; i < depth; i++)
+        if (pcs[i] - base[0] >= NARROW_BASE_BIT && pcs[i] - base[1] >= NARROW_BASE_BIT)
+            return false;
+    return true;
+}
+
+static void narrow_frames(const uintptr_t *pcs, int depth, const uint64_t base[2], uint32_t *out)
+{
+    for (int i = 0; i < depth; i++)
+        out[i] = pcs[i] - base[0] < NARROW_BASE_BIT ? (uint32_t)(pcs[i] - base[0])
+                                                    : (uint32_t)(pcs[i] - base[1]) | NARROW_BASE_BIT;
+}
+
+uintptr_t stacks_frame(const struct stack_record *rec, int i)
+{
+    if (!rec->narrow)
+        return rec->frames[i];
+    uint32_t off;
+    memcpy(&off, (const char *)&rec->frames[2] + (size_t)i * sizeof off, sizeof off);
+    return rec->frames[off >> 31] + (off & ~NARROW_BASE_BIT);
+}
+
 static struct stack_record *new_record(uint64_t hash, const uintptr_t *pcs, int depth)
 {
-    size_t size = (sizeof(struct stack_record) + (size_t)depth * sizeof(uintptr_t) + 15) & ~15ul;
+    uint64_t base[2];
+    bool narrow = depth <= STACK_MAX_DEPTH && narrow_bases(pcs, depth, base);
+    size_t frames = narrow ? sizeof base + (size_t)depth * sizeof(uint32_t) : (size_t)depth * sizeof(uintptr_t);
+    size_t size = (sizeof(struct stack_record) + frames + 15) & ~15ul;
     if (stacks.chunk_left < size) {
         char *chunk = pool_alloc(stacks.pool, CHUNK_SIZE);
         if (!chunk)
@@ -103,15 +141,27 @@ static struct stack_record *new_record(uint64_t hash, const uintptr_t *pcs, int 
     rec->hash = hash;
     rec->depth = (uint16_t)depth;
     rec->logged = 0;
-    memcpy(rec->pcs, pcs, (size_t)depth * sizeof(uintptr_t));
+    rec->narrow = narrow;
+    if (narrow) {
+        uint32_t offsets[STACK_MAX_DEPTH];
+        narrow_frames(pcs, depth, base, offsets);
+        memcpy(rec->frames, base, sizeof base);
+        memcpy(&rec->frames[2], offsets, (size_t)depth * sizeof *offsets);
+    } else {
+        memcpy(rec->frames, pcs, (size_t)depth * sizeof(uintptr_t));
+    }
     return rec;
 }
 
 static bool same_stack(const struct stack_record *rec, uint64_t hash,
                        const uintptr_t *pcs, int depth)
 {
-    return rec->hash == hash && rec->depth == depth &&
-           memcmp(rec->pcs, pcs, (size_t)depth * sizeof(uintptr_t)) == 0;
+    if (rec->hash != hash || rec->depth != depth)
+        return false;
+    for (int i = 0; i < depth; i++)
+        if (stacks_frame(rec, i) != pcs[i])
+            return false;
+    return true;
 }
 
 /* The stack's id in ix, or 0 with *empty set to the slot where it would go (the index is

@@ -15,12 +15,16 @@
 #define STACK_MAX_DEPTH 64
 #define STACK_ID_LIMIT (1u << 20)   /* ids are below this */
 
+/* Read a record's frames with stacks_frame: most records hold them as 32-bit offsets
+ * from two bases (a program's frames lie in its executable and a few libraries), half the
+ * memory of full words (python3: 91k stacks of 24 frames). */
 struct stack_record {
     uint64_t hash;
     uint32_t id;
     uint16_t depth;
     uint8_t logged;          /* written to the event log already */
-    uintptr_t pcs[];         /* return addresses, innermost first */
+    uint8_t narrow;          /* frames: bases[2] then 32-bit offsets; else full words */
+    uint64_t frames[];
 };
 
 /* Frames whose pc lies in [internal_lo, internal_hi) are memtrace's own and are dropped
@@ -37,6 +41,8 @@ uint32_t stacks_capture(int max_depth);
 uint32_t stacks_capture_from_context(void *ucontext, int max_depth);
 uint32_t stacks_intern(const uintptr_t *pcs, int depth);
 const struct stack_record *stacks_get(uint32_t id);
+/* Frame i of rec (0: innermost), i < rec->depth: a return address, or a faulting pc. */
+uintptr_t stacks_frame(const struct stack_record *rec, int i);
 /* One past the highest id handed out. */
 uint32_t stacks_id_limit(void);
 

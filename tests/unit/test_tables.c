@@ -130,8 +130,36 @@ static void test_stack_dedup(void)
     CHECK(other != 0 && other != first);
     CHECK(stacks_intern(a, 2) != first);             /* a prefix is another stack */
     const struct stack_record *rec = stacks_get(first);
-    CHECK(rec && rec->depth == 3 && memcmp(rec->pcs, a, sizeof a) == 0);
+    CHECK(rec && rec->depth == 3 && stacks_frame(rec, 0) == a[0] && stacks_frame(rec, 1) == a[1] &&
+          stacks_frame(rec, 2) == a[2]);
     CHECK(stacks_get(0) == NULL);
+}
+
+/* Whether pcs come back whole from their record, found again by a second intern, and
+ * held narrow (32-bit offsets) or not as expected. */
+static bool round_trips(const uintptr_t *pcs, int depth, bool narrow)
+{
+    uint32_t id = stacks_intern(pcs, depth);
+    const struct stack_record *rec = stacks_get(id);
+    bool same = rec && rec->depth == depth && rec->narrow == narrow && stacks_intern(pcs, depth) == id;
+    for (int i = 0; same && i < depth; i++)
+        same = stacks_frame(rec, i) == pcs[i];
+    return same;
+}
+
+static void test_narrow_frames(void)
+{
+    const uintptr_t exe = 0x401000, lib = 0x7f3a12345000, top = UINTPTR_MAX;
+    uintptr_t two_places[5] = {lib + 0x10, exe + 0x20, lib + 0x7fffffff, exe, lib};
+    uintptr_t at_limit[3] = {exe, exe + 0x7fffffff, exe + 0x80000000};   /* 2^31 up: a second base */
+    uintptr_t three_places[3] = {exe, lib, 0x7ffd00000000};
+    uintptr_t ends[3] = {0, top, top - 0x7fffffff};
+    uintptr_t one[1] = {lib + 0x1234};
+    CHECK(round_trips(two_places, 5, true));
+    CHECK(round_trips(at_limit, 3, true));
+    CHECK(round_trips(three_places, 3, false));
+    CHECK(round_trips(ends, 3, true));
+    CHECK(round_trips(one, 1, true));
 }
 
 static void *intern_many(void *arg)
@@ -176,6 +204,7 @@ int main(void)
     test_packed_fields();
     test_blocks_threads();
     test_stack_dedup();
+    test_narrow_frames();
     test_stacks_threads();
     return CHECK_DONE("test_tables");
 }

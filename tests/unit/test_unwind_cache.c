@@ -24,10 +24,10 @@ __attribute__((noinline)) static void probe(void)
     int n = reference_backtrace(ref, 19);    /* ref[0] is in probe, ref[1] its caller */
     const struct stack_record *rec = stacks_get(id);
     captures++;
-    /* rec->pcs[0] is in stacks_capture, [1] in probe, [2] probe's caller. */
+    /* Frame 0 is in stacks_capture, 1 in probe, 2 probe's caller. */
     bool same = rec && rec->depth >= 3 && rec->depth - 2 == n - 1;
     for (int i = 1; same && i < n; i++)
-        same = rec->pcs[i + 1] == (uintptr_t)ref[i];
+        same = stacks_frame(rec, i + 1) == (uintptr_t)ref[i];
     mismatches += !same;
 }
 
