@@ -153,15 +153,32 @@ static struct stack_record *new_record(uint64_t hash, const uintptr_t *pcs, int 
     return rec;
 }
 
+/* pcs in rec's narrow form, compared as offsets: decoding the record instead (a base
+ * load that depends on each offset) made a dedup hit ~60 ns slower than a memcmp. */
+static bool same_narrow_frames(const struct stack_record *rec, const uintptr_t *pcs, int depth)
+{
+    uint32_t offsets[STACK_MAX_DEPTH];
+    uint64_t base[2];
+    memcpy(base, rec->frames, sizeof base);
+    for (int i = 0; i < depth; i++) {
+        if (pcs[i] - base[0] < NARROW_BASE_BIT)
+            offsets[i] = (uint32_t)(pcs[i] - base[0]);
+        else if (pcs[i] - base[1] < NARROW_BASE_BIT)
+            offsets[i] = (uint32_t)(pcs[i] - base[1]) | NARROW_BASE_BIT;
+        else
+            return false;
+    }
+    return memcmp(&rec->frames[2], offsets, (size_t)depth * sizeof *offsets) == 0;
+}
+
 static bool same_stack(const struct stack_record *rec, uint64_t hash,
                        const uintptr_t *pcs, int depth)
 {
     if (rec->hash != hash || rec->depth != depth)
         return false;
-    for (int i = 0; i < depth; i++)
-        if (stacks_frame(rec, i) != pcs[i])
-            return false;
-    return true;
+    if (rec->narrow)
+        return depth <= STACK_MAX_DEPTH && same_narrow_frames(rec, pcs, depth);
+    return memcmp(rec->frames, pcs, (size_t)depth * sizeof *pcs) == 0;
 }
 
 /* The stack's id in ix, or 0 with *empty set to the slot where it would go (the index is

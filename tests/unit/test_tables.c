@@ -160,6 +160,10 @@ static void test_narrow_frames(void)
     CHECK(round_trips(three_places, 3, false));
     CHECK(round_trips(ends, 3, true));
     CHECK(round_trips(one, 1, true));
+    /* A stack that differs only in a frame neither of a record's bases reaches is another. */
+    uintptr_t near[2] = {lib, lib + 0x10}, below[2] = {lib, 0x1000}, far[2] = {lib, lib + 0x80000010};
+    uint32_t near_id = stacks_intern(near, 2);
+    CHECK(near_id != 0 && stacks_intern(below, 2) != near_id && stacks_intern(far, 2) != near_id);
 }
 
 static void *intern_many(void *arg)
