@@ -548,13 +548,16 @@ static bool resizes_in_glibc(const struct block *old, size_t size)
 /* The block old resized by glibc's realloc, its redzones checked (as a free checks them)
  * and its tail redzone moved to the new end; NULL (the old block kept) without memory.
  * The block leaves the table first: once glibc has it, another thread may get its
- * address. */
+ * address. Another thread's free of it meanwhile is reported as the moving path reports
+ * it (a double free). */
 static void *resize_in_glibc(const struct block *old, size_t size, uint32_t stack)
 {
     struct block b;
     check_redzones(old, stack);
-    if (!blocks_release(old->addr, &b))
+    if (!blocks_release(old->addr, &b)) {
+        release((void *)old->addr, ALLOC_MALLOC, stack);
         return NULL;
+    }
     size_t head = head_size(&b);
     uint8_t *raw = __libc_realloc((void *)(b.addr - head), head + size + BLOCK_REDZONE);
     if (!raw) {
