@@ -33,6 +33,7 @@ struct range {
 struct scan {
     struct pool *pool;
     struct scan_block *blocks;
+    uintptr_t *starts;               /* blocks[i].addr, dense: what the pointer search reads */
     size_t nblocks;
     uintptr_t lo, hi;                /* span of all blocks, for a cheap first test */
     uint32_t *marks;                 /* mark stack of block indices */
@@ -103,8 +104,10 @@ static bool snapshot_blocks(struct scan *s)
     if (!s->blocks || !s->marks)
         return false;
     blocks_for_each(copy_block, s);
-    if (!sort_blocks(s))
+    if (!sort_blocks(s) || !(s->starts = pool_alloc(s->pool, s->nblocks * sizeof *s->starts + 1)))
         return false;
+    for (size_t i = 0; i < s->nblocks; i++)
+        s->starts[i] = s->blocks[i].addr;
     s->lo = s->nblocks ? s->blocks[0].addr : 0;
     s->hi = 0;
     for (size_t i = 0; i < s->nblocks; i++) {
@@ -122,18 +125,20 @@ static bool snapshot_blocks(struct scan *s)
 /* The block containing p (start or interior), or -1. */
 static long find_block(const struct scan *s, uintptr_t p)
 {
-    size_t lo = 0, hi = s->nblocks;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->blocks[mid].addr <= p)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0)
+    /* Branch-free halving over the dense start addresses (a quarter of the lines of the
+     * blocks themselves): the last block starting at or before p. */
+    const uintptr_t *at = s->starts;
+    size_t n = s->nblocks;
+    if (n == 0 || p < at[0])
         return -1;
-    const struct scan_block *b = &s->blocks[lo - 1];
-    return (p < b->addr + b->size || p == b->addr) ? (long)(lo - 1) : -1;
+    while (n > 1) {
+        size_t half = n / 2;
+        at = at[half] <= p ? at + half : at;
+        n -= half;
+    }
+    size_t i = (size_t)(at - s->starts);
+    const struct scan_block *b = &s->blocks[i];
+    return (p < b->addr + b->size || p == b->addr) ? (long)i : -1;
 }
 
 static void push(struct scan *s, size_t i)
