@@ -135,6 +135,7 @@ static size_t head_size(const struct block *b)
 
 /* Reports the overwritten redzone bytes of b nearest it (0: intact), found while `stack`
  * ran (a free, an eviction, or exit). */
+__attribute__((cold))
 static void report_redzone_writes(const struct block *b, uint32_t stack, uintptr_t bad_before,
                                   uintptr_t bad_after)
 {
@@ -163,6 +164,8 @@ static void check_redzones(const struct block *b, uint32_t stack)
 {
     uintptr_t head = head_size(b), bad_before = find_bad_canary(b->addr - head, b->addr, true);
     uintptr_t bad_after = tail_damage(b);
+    if (!(bad_before | bad_after))
+        return;
     report_redzone_writes(b, stack, bad_before, bad_after);
     if (bad_before)
         fill_canary(b->addr - head, b->addr);
@@ -355,7 +358,9 @@ static void check_quarantined(const struct block *b, struct quarantine_place pla
     uintptr_t bad_before = quarantine_tag_damage(b, place);
     if (!bad_before)
         bad_before = find_bad_canary(b->addr - head_size(b), b->addr - QUARANTINE_TAG_SIZE, true);
-    report_redzone_writes(b, b->free_stack, bad_before, tail_damage(b));
+    uintptr_t bad_after = tail_damage(b);
+    if (bad_before | bad_after)
+        report_redzone_writes(b, b->free_stack, bad_before, bad_after);
 }
 
 /* Starts loading what the quarantine checks of a block leaving it (its tag, the end of
