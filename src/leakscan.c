@@ -30,11 +30,21 @@ struct range {
     uintptr_t lo, hi;
 };
 
+/* The blocks starting in one page, blocks[first, first + count): a pointer's page leads
+ * to the few blocks it can be in without a search over all of them. */
+struct page_run {
+    uintptr_t page_plus_one;         /* 0: an empty slot */
+    uint32_t first, count;
+};
+#define SCAN_PAGE_SHIFT 12
+
 struct scan {
     struct pool *pool;
     struct scan_block *blocks;
     uintptr_t *starts;               /* blocks[i].addr, dense: what the pointer search reads */
     size_t nblocks;
+    struct page_run *runs;           /* open addressing by page; NULL: search every block */
+    size_t runs_mask;
     uintptr_t lo, hi;                /* span of all blocks, for a cheap first test */
     uint32_t *marks;                 /* mark stack of block indices */
     size_t nmarks;
@@ -95,6 +105,44 @@ static bool sort_blocks(struct scan *s)
     return true;
 }
 
+static size_t page_home(uintptr_t page, size_t mask)
+{
+    return (size_t)((page * 0x9e3779b97f4a7c15ull) >> 40) & mask;
+}
+
+/* Files each page's run of block starts (the blocks are sorted). Without the memory for
+ * it the scan still works, searching every block for each pointer. */
+static void index_pages(struct scan *s)
+{
+    size_t runs = 0, slots = 16;
+    for (size_t i = 0; i < s->nblocks; i++)
+        runs += i == 0 || s->starts[i] >> SCAN_PAGE_SHIFT != s->starts[i - 1] >> SCAN_PAGE_SHIFT;
+    while (slots < 2 * runs)
+        slots *= 2;
+    if (!(s->runs = pool_alloc(s->pool, slots * sizeof *s->runs)))
+        return;
+    s->runs_mask = slots - 1;
+    for (size_t i = 0, count; i < s->nblocks; i += count) {
+        uintptr_t page = s->starts[i] >> SCAN_PAGE_SHIFT;
+        for (count = 1; i + count < s->nblocks && s->starts[i + count] >> SCAN_PAGE_SHIFT == page; count++)
+            ;
+        size_t slot = page_home(page, s->runs_mask);
+        while (s->runs[slot].page_plus_one)
+            slot = (slot + 1) & s->runs_mask;
+        s->runs[slot] = (struct page_run){page + 1, (uint32_t)i, (uint32_t)count};
+    }
+}
+
+static const struct page_run *page_run_of(const struct scan *s, uintptr_t page)
+{
+    for (size_t slot = page_home(page, s->runs_mask);; slot = (slot + 1) & s->runs_mask) {
+        if (s->runs[slot].page_plus_one == page + 1)
+            return &s->runs[slot];
+        if (s->runs[slot].page_plus_one == 0)
+            return NULL;
+    }
+}
+
 static bool snapshot_blocks(struct scan *s)
 {
     size_t n = 0;
@@ -108,6 +156,7 @@ static bool snapshot_blocks(struct scan *s)
         return false;
     for (size_t i = 0; i < s->nblocks; i++)
         s->starts[i] = s->blocks[i].addr;
+    index_pages(s);
     s->lo = s->nblocks ? s->blocks[0].addr : 0;
     s->hi = 0;
     for (size_t i = 0; i < s->nblocks; i++) {
@@ -122,21 +171,34 @@ static bool snapshot_blocks(struct scan *s)
  * Marking
  * -------------------------------------------------------------------------------- */
 
-/* The block containing p (start or interior), or -1. */
-static long find_block(const struct scan *s, uintptr_t p)
+/* Among blocks[first, first + n), all but the first starting above p or not, the last
+ * starting at or before p: branch-free halving over the dense start addresses. */
+static size_t last_start_at_or_before(const struct scan *s, size_t first, size_t n, uintptr_t p)
 {
-    /* Branch-free halving over the dense start addresses (a quarter of the lines of the
-     * blocks themselves): the last block starting at or before p. */
-    const uintptr_t *at = s->starts;
-    size_t n = s->nblocks;
-    if (n == 0 || p < at[0])
-        return -1;
+    const uintptr_t *at = s->starts + first;
     while (n > 1) {
         size_t half = n / 2;
         at = at[half] <= p ? at + half : at;
         n -= half;
     }
-    size_t i = (size_t)(at - s->starts);
+    return (size_t)(at - s->starts);
+}
+
+/* The block containing p (start or interior), or -1. Most pointers land in a page where
+ * blocks start, and are looked for among those; the rest (inside a block that started
+ * pages before, or between blocks) search them all. */
+static long find_block(const struct scan *s, uintptr_t p)
+{
+    if (s->nblocks == 0 || p < s->starts[0])
+        return -1;
+    const struct page_run *run = s->runs ? page_run_of(s, p >> SCAN_PAGE_SHIFT) : NULL;
+    size_t i;
+    if (!run)
+        i = last_start_at_or_before(s, 0, s->nblocks, p);
+    else if (s->starts[run->first] <= p)
+        i = last_start_at_or_before(s, run->first, run->count, p);
+    else
+        i = run->first - 1;          /* p is below its page's first block; starts[0] <= p */
     const struct scan_block *b = &s->blocks[i];
     return (p < b->addr + b->size || p == b->addr) ? (long)i : -1;
 }

@@ -105,6 +105,18 @@ def test_possible(run_sample, marker, paths):
     assert report["summary"]["errors"] == 0
 
 
+@pytest.mark.parametrize("guard", ["auto", "none"])
+def test_possible_far_inside(run_sample, marker, guard):
+    """Pointers thousands of bytes into a block, past pages where no block starts or where
+    the next block starts, still find it: possibly lost, glibc-placed or guarded."""
+    _, report = run_sample("leak_possible_far", options=(f"--guard={guard}",))
+    src, line = marker("leak_possible_far", "leak possible far")
+    rec = u.record_at(report, "possible", src, line)
+    assert (rec["bytes"], rec["blocks"]) == (40000, 2), u.describe(u.leak_records(report))
+    assert u.leak_records(report, "definite") == []
+    assert_leaked(report, possible=(40000, 2), reachable=(32, 1))
+
+
 def test_reachable_is_clean_by_default(run_sample):
     proc, report = run_sample("reachable")
     assert proc.returncode == 0
@@ -246,7 +258,7 @@ def test_deep_recursion_default_num_callers(run_sample, marker):
         assert (frame.get("function"), frame.get("line")) == ("descend", call), f"frame {i}: {frame}"
 
 
-LEAK_SAMPLES = ["leak_definite", "leak_indirect", "leak_possible", "reachable", "clean",
+LEAK_SAMPLES = ["leak_definite", "leak_indirect", "leak_possible", "leak_possible_far", "reachable", "clean",
                 "leak_cpp", "clean_cpp", "alloc_apis", "deep_recursion", "threads", "exit_status"]
 
 

@@ -31,6 +31,7 @@ SAMPLES = {
     "leak_definite":    (C_ALL, (), True),
     "leak_indirect":    (C_ALL, (), True),
     "leak_possible":    (C_ALL, (), True),
+    "leak_possible_far": (C_ALL, (), True),
     "reachable":        (C_ALL, (), True),
     "clean":            (C_ALL, (), True),
     "alloc_apis":       (C_ALL, (), True),
