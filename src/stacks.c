@@ -89,9 +89,9 @@ static uint64_t hash_pcs(const uintptr_t *pcs, int depth)
 
 #define NARROW_BASE_BIT 0x80000000u     /* in a narrow offset: which base it is from */
 
-/* Two bases such that every pc is less than 2^31 above one of them; false when the pcs
- * are spread wider. */
-static bool narrow_bases(const uintptr_t *pcs, int depth, uint64_t base[2])
+/* The bases of a narrow record: its lowest pc, and the lowest of those 2^31 or more above
+ * that (a library's, when the lowest is the executable's). */
+static void pick_bases(const uintptr_t *pcs, int depth, uint64_t base[2])
 {
     base[0] = base[1] = UINTPTR_MAX;
     for (int i = 0; i < depth; i++)
@@ -100,17 +100,21 @@ static bool narrow_bases(const uintptr_t *pcs, int depth, uint64_t base[2])
     for (int i = 0; i < depth; i++)
         if (pcs[i] - base[0] >= NARROW_BASE_BIT && pcs[i] < base[1])
             base[1] = pcs[i];
-    for (int i = 0; i < depth; i++)
-        if (pcs[i] - base[0] >= NARROW_BASE_BIT && pcs[i] - base[1] >= NARROW_BASE_BIT)
-            return false;
-    return true;
 }
 
-static void narrow_frames(const uintptr_t *pcs, int depth, const uint64_t base[2], uint32_t *out)
+/* pcs as offsets from the bases, base 0 first (so a stack has one narrow form); false
+ * when some pc is out of both bases' reach. */
+static bool narrow_frames(const uintptr_t *pcs, int depth, const uint64_t base[2], uint32_t *out)
 {
-    for (int i = 0; i < depth; i++)
-        out[i] = pcs[i] - base[0] < NARROW_BASE_BIT ? (uint32_t)(pcs[i] - base[0])
-                                                    : (uint32_t)(pcs[i] - base[1]) | NARROW_BASE_BIT;
+    for (int i = 0; i < depth; i++) {
+        if (pcs[i] - base[0] < NARROW_BASE_BIT)
+            out[i] = (uint32_t)(pcs[i] - base[0]);
+        else if (pcs[i] - base[1] < NARROW_BASE_BIT)
+            out[i] = (uint32_t)(pcs[i] - base[1]) | NARROW_BASE_BIT;
+        else
+            return false;
+    }
+    return true;
 }
 
 uintptr_t stacks_frame(const struct stack_record *rec, int i)
@@ -125,7 +129,9 @@ uintptr_t stacks_frame(const struct stack_record *rec, int i)
 static struct stack_record *new_record(uint64_t hash, const uintptr_t *pcs, int depth)
 {
     uint64_t base[2];
-    bool narrow = depth <= STACK_MAX_DEPTH && narrow_bases(pcs, depth, base);
+    uint32_t offsets[STACK_MAX_DEPTH];
+    pick_bases(pcs, depth, base);
+    bool narrow = depth <= STACK_MAX_DEPTH && narrow_frames(pcs, depth, base, offsets);
     size_t frames = narrow ? sizeof base + (size_t)depth * sizeof(uint32_t) : (size_t)depth * sizeof(uintptr_t);
     size_t size = (sizeof(struct stack_record) + frames + 15) & ~15ul;
     if (stacks.chunk_left < size) {
@@ -143,8 +149,6 @@ static struct stack_record *new_record(uint64_t hash, const uintptr_t *pcs, int 
     rec->logged = 0;
     rec->narrow = narrow;
     if (narrow) {
-        uint32_t offsets[STACK_MAX_DEPTH];
-        narrow_frames(pcs, depth, base, offsets);
         memcpy(rec->frames, base, sizeof base);
         memcpy(&rec->frames[2], offsets, (size_t)depth * sizeof *offsets);
     } else {
@@ -160,15 +164,8 @@ static bool same_narrow_frames(const struct stack_record *rec, const uintptr_t *
     uint32_t offsets[STACK_MAX_DEPTH];
     uint64_t base[2];
     memcpy(base, rec->frames, sizeof base);
-    for (int i = 0; i < depth; i++) {
-        if (pcs[i] - base[0] < NARROW_BASE_BIT)
-            offsets[i] = (uint32_t)(pcs[i] - base[0]);
-        else if (pcs[i] - base[1] < NARROW_BASE_BIT)
-            offsets[i] = (uint32_t)(pcs[i] - base[1]) | NARROW_BASE_BIT;
-        else
-            return false;
-    }
-    return memcmp(&rec->frames[2], offsets, (size_t)depth * sizeof *offsets) == 0;
+    return narrow_frames(pcs, depth, base, offsets) &&
+           memcmp(&rec->frames[2], offsets, (size_t)depth * sizeof *offsets) == 0;
 }
 
 static bool same_stack(const struct stack_record *rec, uint64_t hash,
