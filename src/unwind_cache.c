@@ -35,10 +35,21 @@ struct cache_entry {
 /* 64 KiB: too big for static TLS, which glibc carves out of every thread's stack (a
  * thread asking for a 64 KiB stack would be refused with EINVAL). So each thread's cache
  * comes from the runtime pool on its first capture and goes back when the thread exits. */
+/* Where the next return-address slot lies, learned per return address: a function's frame
+ * has one size at a call site, so a miss finds most slots with one load each instead of
+ * scanning every word of every frame in between (that scan was most of a miss's cost on
+ * python3, whose evaluation frames are hundreds of bytes). */
+#define FRAME_HINT_ORDER 8
+struct frame_hint {
+    uintptr_t pc;                    /* the return address below the slot */
+    uint32_t words;                  /* from its slot (or sp) to the next slot */
+};
+
 struct thread_cache {
     uintptr_t lo, hi;                /* this thread's stack; lo == hi: unknown, no caching */
     uint8_t next_victim[1u << SET_ORDER];
     struct cache_entry sets[1u << SET_ORDER][WAYS];
+    struct frame_hint hints[1u << FRAME_HINT_ORDER];
 };
 _Static_assert(sizeof(struct thread_cache) <= 64 * 1024, "a thread's cache is one 64 KiB pool block");
 
@@ -143,20 +154,32 @@ uint32_t unwind_cache_find(uintptr_t sp, uintptr_t ra, int max_depth)
     return 0;
 }
 
-/* Finds, in order going up the stack from sp, the slot holding each return address. */
-static bool locate_slots(const struct thread_cache *c, struct cache_entry *e, uintptr_t sp,
+static struct frame_hint *hint_of(struct thread_cache *c, uintptr_t pc)
+{
+    return &c->hints[(pc * 0x9e3779b97f4a7c15ull) >> (64 - FRAME_HINT_ORDER)];
+}
+
+/* Finds, in order going up the stack from sp, the slot holding each return address: where
+ * the hint for the frame below says, else the first at or above the last one found. */
+static bool locate_slots(struct thread_cache *c, struct cache_entry *e, uintptr_t sp,
                          void *const *pcs, int n)
 {
-    uintptr_t at = sp;
+    uintptr_t at = sp, below = sp;
     for (int i = 1; i < n; i++) {
         uintptr_t want = (uintptr_t)pcs[i];
         uintptr_t limit = c->hi - sizeof(uintptr_t);
         if (limit - at > FRAME_SCAN_MAX)
             limit = at + FRAME_SCAN_MAX;
+        struct frame_hint *hint = hint_of(c, (uintptr_t)pcs[i - 1]);
+        uintptr_t guess = below + hint->words * sizeof(uintptr_t);
+        if (hint->pc == (uintptr_t)pcs[i - 1] && guess >= at && guess <= limit && stack_word(guess) == want)
+            at = guess;
         while (at <= limit && stack_word(at) != want)
             at += sizeof(uintptr_t);
         if (at > limit || at - sp >= OFFSET_MAX)
             return false;
+        *hint = (struct frame_hint){(uintptr_t)pcs[i - 1], (uint32_t)((at - below) / sizeof(uintptr_t))};
+        below = at;
         e->offset[i - 1] = (uint16_t)((at - sp) / sizeof(uintptr_t));
         if (i - 1 < EXACT_FRAMES)
             e->inner_pc[i - 1] = want;

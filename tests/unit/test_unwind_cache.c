@@ -1,7 +1,8 @@
 /* test_unwind_cache.c — a stack served from the per-thread unwind cache is the stack a
  * full unwind gives at that moment: call sites at the same depth (same sp, same memtrace
  * return address) stay apart, a changed outer frame is noticed, recursion at several
- * depths and threads each get their own stacks. Each capture is checked against
+ * depths, frames whose size changes between the same return addresses, and threads each
+ * get their own stacks. Each capture is checked against
  * unw_backtrace taken right beside it. */
 #include "check.h"
 #include "stacks.h"
@@ -67,6 +68,29 @@ static void test_cached_stacks_match_full_unwinds(void)
     CHECK(limit_before >= 1 + 5 * 4);                /* 5 depths x 4 paths, kept apart */
 }
 
+/* A frame whose size changes from call to call (alloca) between the same return
+ * addresses, with the caller that differs beyond it (past the frames compared exactly):
+ * where its slot was last time is only a guess, and trusting it would take the same stack
+ * for either caller. */
+__attribute__((noinline)) static void padded(int pad)
+{
+    volatile char *room = __builtin_alloca((size_t)pad);
+    room[0] = 0;
+    recurse(4, 0);
+    __asm__ volatile("");
+}
+
+__attribute__((noinline)) static void caller_x(int pad) { padded(pad); __asm__ volatile(""); }
+__attribute__((noinline)) static void caller_y(int pad) { padded(pad); __asm__ volatile(""); }
+
+static void test_frames_of_changing_size(void)
+{
+    mismatches = captures = 0;
+    for (int i = 0; i < 20000; i++)
+        (i % 2 ? caller_x : caller_y)(16 + (i / 2 % 3) * 48);
+    CHECK(mismatches == 0 && captures == 20000);
+}
+
 static void test_threads_each_have_their_own(void)
 {
     pthread_t t[2];
@@ -89,6 +113,7 @@ int main(void)
     if (!reference_backtrace)
         return CHECK_DONE("test_unwind_cache");
     test_cached_stacks_match_full_unwinds();
+    test_frames_of_changing_size();
     test_threads_each_have_their_own();
     return CHECK_DONE("test_unwind_cache");
 }
