@@ -171,8 +171,8 @@ static bool snapshot_blocks(struct scan *s)
  * Marking
  * -------------------------------------------------------------------------------- */
 
-/* Among blocks[first, first + n), all but the first starting above p or not, the last
- * starting at or before p: branch-free halving over the dense start addresses. */
+/* The last of blocks[first, first + n) that starts at or before p, blocks[first] being
+ * one: branch-free halving over the dense start addresses. */
 static size_t last_start_at_or_before(const struct scan *s, size_t first, size_t n, uintptr_t p)
 {
     const uintptr_t *at = s->starts + first;
