@@ -518,12 +518,17 @@ void leakscan_run(struct pool *pool, const struct scan_caller *caller, struct he
     if (threads)
         nthreads = threads_stop_others(threads, MAX_THREADS);
     caller->unlock_all();
-    /* Taken with the world stopped, so allocs - frees matches the blocks found live. */
+    /* Under the table's locks, so that allocs - frees matches the blocks found live: a
+     * thread that could not be stopped (one exiting, its signals blocked, still frees its
+     * TLS) waits at them instead of freeing between the count and the snapshot. */
+    blocks_lock_all();
     blocks_totals(&totals->allocs, &totals->frees, &totals->bytes_allocated);
+    bool snapshot = snapshot_blocks(&s);
+    blocks_unlock_all();
     caller->while_stopped();
 
     mappings_for_each(add_mapping_root, &s);
-    if (read_maps(&s) && snapshot_blocks(&s)) {
+    if (snapshot && read_maps(&s)) {
         mark_loader_blocks(&s);
         for (size_t i = 0; i < s.nroots; i++)
             scan_root(&s, s.roots[i].lo, s.roots[i].hi);
