@@ -1,7 +1,8 @@
 /* stacks.h — allocation stacks. Captures with libunwind's unw_backtrace (libunwind is
  * dlopen'ed RTLD_LOCAL, never linked: linked, its _Unwind_* would capture the program's
- * C++ exceptions) and interns each stack in a lock-free, insert-only table, so a million
- * allocations from one call site cost one record. Id 0 means "no stack".
+ * C++ exceptions) and interns each stack in an insert-only table (found without a lock,
+ * added under one), so a million allocations from one call site cost one record. Id 0
+ * means "no stack".
  * Call stacks_capture before taking any memtrace lock: unwinding may take the loader lock.
  * Records live in the runtime pool and are never freed. */
 #ifndef MEMTRACE_STACKS_H
