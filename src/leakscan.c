@@ -8,6 +8,7 @@
 
 #include "blocks.h"
 #include "mappings.h"
+#include "quarantine.h"
 #include "stacks.h"
 #include "threads.h"
 
@@ -518,17 +519,18 @@ void leakscan_run(struct pool *pool, const struct scan_caller *caller, struct he
     if (threads)
         nthreads = threads_stop_others(threads, MAX_THREADS);
     caller->unlock_all();
-    /* Under the table's locks, so that allocs - frees matches the blocks found live: a
-     * thread that could not be stopped (one exiting, its signals blocked, still frees its
-     * TLS) waits at them instead of freeing between the count and the snapshot. */
+    /* The quarantine and the table stay locked until the scan is done: a thread the stop
+     * signal cannot reach (one exiting, its signals blocked, still freeing its TLS) waits
+     * at them, where it would change what is being counted and read: allocs - frees would
+     * miss the blocks found live, and a guarded block freed meanwhile has no pages left to
+     * scan. */
+    quarantine_lock_all();
     blocks_lock_all();
     blocks_totals(&totals->allocs, &totals->frees, &totals->bytes_allocated);
-    bool snapshot = snapshot_blocks(&s);
-    blocks_unlock_all();
     caller->while_stopped();
 
     mappings_for_each(add_mapping_root, &s);
-    if (snapshot && read_maps(&s)) {
+    if (read_maps(&s) && snapshot_blocks(&s)) {
         mark_loader_blocks(&s);
         for (size_t i = 0; i < s.nroots; i++)
             scan_root(&s, s.roots[i].lo, s.roots[i].hi);
@@ -540,5 +542,7 @@ void leakscan_run(struct pool *pool, const struct scan_caller *caller, struct he
         form_cliques(&s);
         write_loss_records(&s, totals);
     }
+    blocks_unlock_all();
+    quarantine_unlock_all();
     threads_resume_others();
 }

@@ -23,7 +23,8 @@ struct scan_caller {
     /* Take and drop every memtrace lock, so that no thread is stopped holding one. */
     void (*lock_all)(void);
     void (*unlock_all)(void);
-    /* Runs once the other threads are stopped: checks that must not race with them. */
+    /* Runs once the other threads are stopped, the quarantine and the block table locked:
+     * checks that must not race with them. Must take neither of those locks. */
     void (*while_stopped)(void);
 };
 
