@@ -1,9 +1,12 @@
 /* blocks.h — the block table: every live heap block the program owns, keyed by the
  * address handed to the program, with its size, allocator family, thread and allocation
- * stack. Filed by the page a block starts in: a page map indexed by address (root and
- * 1 GiB leaves) leads to a small open-addressing table per page (16-byte entries, linear
- * probing, backward-shift deletion), all in the runtime pool; pages are locked in 64
- * shards chosen by page, so threads rarely meet.
+ * stack. Most blocks (glibc's, with the smallest head redzone) are filed by a header word
+ * in the first 8 bytes of that redzone and a bit in a bitmap of block starts; the others
+ * (guarded, over-aligned, mmapped by glibc) by the page they start in, in a small
+ * open-addressing table per page (16-byte entries, linear probing, backward-shift
+ * deletion). A page map indexed by address (root and 1 GiB leaves) leads to both, all in
+ * the runtime pool; pages are locked in 64 shards chosen by 1 MiB region, so threads
+ * rarely meet.
  * blocks_for_each reads without locks: only call it while the world is stopped. */
 #ifndef MEMTRACE_BLOCKS_H
 #define MEMTRACE_BLOCKS_H
@@ -32,18 +35,23 @@ struct block {
     uint8_t kind;          /* enum alloc_kind */
     uint8_t state;         /* enum block_state */
     uint8_t head_shift;    /* redzone before the block: 1 << head_shift bytes, 0 = none */
-    uint8_t flags;         /* BLOCK_GUARDED */
+    uint8_t flags;         /* BLOCK_GUARDED, BLOCK_HEADER_DAMAGED */
 };
 
 /* Lives in the guarded pool (src/guard.c), not in glibc's heap. */
 #define BLOCK_GUARDED 2
+/* Its header word was overwritten (an underflow past the head canary): only its address
+ * is known, size 0 and no stack. */
+#define BLOCK_HEADER_DAMAGED 4
 
 /* The redzone on each side of an unguarded block (the head one grows to the alignment:
- * head_shift). It also keeps glibc's own pointers to chunk headers (a chunk header
+ * head_shift). The head one's first 8 bytes are the block table's header word; the canary
+ * is the rest. It also keeps glibc's own pointers to chunk headers (a chunk header
  * overlaps the last word of the chunk before it) outside every block, where they would
  * look like interior pointers to the leak scan. */
 #define BLOCK_REDZONE 16
 #define BLOCK_REDZONE_SHIFT 4
+#define BLOCK_HEADER_SIZE 8
 
 
 bool blocks_init(struct pool *pool);

@@ -384,7 +384,8 @@ void eventlog_error(const struct error_event *e)
     }
     if (e->has_block) {
         key_hex(&l, "block", e->block);
-        key_dec(&l, "size", e->block_size);
+        if (!e->size_unknown)
+            key_dec(&l, "size", e->block_size);
         key_dec(&l, "alloc", e->alloc_stack);
         if (e->free_stack)
             key_dec(&l, "free", e->free_stack);

@@ -37,6 +37,7 @@ struct error_event {
     bool has_block;
     uintptr_t block;
     size_t block_size;
+    bool size_unknown;          /* the block's size was lost (its header overwritten) */
     uint32_t alloc_stack, free_stack;
     int alloc_kind, free_kind;  /* enum alloc_kind, or -1 */
     bool has_requested;

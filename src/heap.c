@@ -103,6 +103,15 @@ static bool canary_chunk_intact(uintptr_t a)
     return ((have[0] ^ want[0]) | (have[1] ^ want[1])) == 0;
 }
 
+/* The same for the 8 bytes at a: the head canary of most blocks (after the header word). */
+static bool canary_word_intact(uintptr_t a)
+{
+    uint64_t have, want;
+    memcpy(&have, (const void *)a, 8);
+    memcpy(&want, canary_pattern + (a & 15), 8);
+    return have == want;
+}
+
 /* The first overwritten canary byte in [lo, hi) scanning from `from_end` side, or 0: the
  * search once a redzone is known damaged, kept out of line. */
 __attribute__((noinline, cold))
@@ -124,13 +133,20 @@ static inline __attribute__((always_inline)) uintptr_t find_bad_canary(uintptr_t
     bool intact = true;
     for (uintptr_t a = lo; a < hi && intact; a += 16)
         intact = hi - a >= 16 ? canary_chunk_intact(a)
-                              : memcmp((void *)a, canary_pattern + (a & 15), hi - a) == 0;
+                 : hi - a == 8 ? canary_word_intact(a)
+                               : memcmp((void *)a, canary_pattern + (a & 15), hi - a) == 0;
     return intact ? 0 : first_bad_canary(lo, hi, from_end);
 }
 
 static size_t head_size(const struct block *b)
 {
     return b->head_shift ? (size_t)1 << b->head_shift : 0;
+}
+
+/* The head redzone's canary: all of it but the block table's header word. */
+static uintptr_t head_canary_start(const struct block *b)
+{
+    return b->addr - head_size(b) + BLOCK_HEADER_SIZE;
 }
 
 /* Reports the overwritten redzone bytes of b nearest it (0: intact), found while `stack`
@@ -153,6 +169,19 @@ static void report_redzone_writes(const struct block *b, uint32_t stack, uintptr
     }
 }
 
+/* b's header word no longer checks: a write 9 to 24 bytes before the block (into the word
+ * or glibc's chunk header before it), which left neither its size nor its stack. */
+__attribute__((cold))
+static void report_damaged_header(const struct block *b, uint32_t stack)
+{
+    struct error_event e = {
+        .kind = ERROR_HEAP_UNDERFLOW, .tid = runtime_tid(), .addr = b->addr - BLOCK_REDZONE,
+        .stack = stack, .op = ACCESS_WRITE, .access_size = BLOCK_HEADER_SIZE, .has_block = true,
+        .block = b->addr, .size_unknown = true, .alloc_kind = -1, .free_kind = -1,
+    };
+    eventlog_error(&e);
+}
+
 static uintptr_t tail_damage(const struct block *b)
 {
     return find_bad_canary(b->addr + b->size, b->addr + b->size + BLOCK_REDZONE, false);
@@ -162,13 +191,17 @@ static uintptr_t tail_damage(const struct block *b)
  * quarantine and exit checks look again). */
 static void check_redzones(const struct block *b, uint32_t stack)
 {
-    uintptr_t head = head_size(b), bad_before = find_bad_canary(b->addr - head, b->addr, true);
+    if (b->flags & BLOCK_HEADER_DAMAGED) {
+        report_damaged_header(b, stack);
+        return;
+    }
+    uintptr_t bad_before = find_bad_canary(head_canary_start(b), b->addr, true);
     uintptr_t bad_after = tail_damage(b);
     if (!(bad_before | bad_after))
         return;
     report_redzone_writes(b, stack, bad_before, bad_after);
     if (bad_before)
-        fill_canary(b->addr - head, b->addr);
+        fill_canary(head_canary_start(b), b->addr);
     if (bad_after)
         fill_canary(b->addr + b->size, b->addr + b->size + BLOCK_REDZONE);
 }
@@ -409,6 +442,10 @@ static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
                         waiting ? &b : NULL);
         return;
     }
+    if (b.flags & BLOCK_HEADER_DAMAGED) {    /* glibc's header may be hit too: not freed */
+        check_redzones(&b, stack);
+        return;
+    }
     if (b.kind != kind)
         report_bad_free(ERROR_MISMATCHED_FREE, (uintptr_t)ptr, kind, stack, &b);
     if (b.flags & BLOCK_GUARDED) {
@@ -516,7 +553,7 @@ static void free_nested(void *ptr, enum alloc_kind kind)
         if (b.flags & BLOCK_GUARDED) {
             struct guard_info info;
             guard_free(ptr, kind, 0, runtime_tid(), &info);
-        } else {
+        } else if (!(b.flags & BLOCK_HEADER_DAMAGED)) {
             release_redzoned(&b);
         }
     }
@@ -619,6 +656,9 @@ void *heap_realloc(void *ptr, size_t size)
         }
     } else if (!blocks_find((uintptr_t)ptr, &old) || old.state != BLOCK_LIVE) {
         release(ptr, ALLOC_MALLOC, stack);       /* reports the invalid or double free */
+    } else if (old.flags & BLOCK_HEADER_DAMAGED) {
+        check_redzones(&old, stack);             /* its size unknown: nothing to copy */
+        errno = ENOMEM;
     } else if (resizes_in_glibc(&old, size)) {
         p = resize_in_glibc(&old, size, stack);
     } else if ((p = alloc_checked(size, 0, (enum alloc_kind)old.kind, stack)) != NULL) {
@@ -637,7 +677,8 @@ size_t heap_usable_size(void *ptr)
         return 0;
     if (nested_size(ptr, &size))
         return size;
-    if (os_locks_held() > 0 || !blocks_find((uintptr_t)ptr, &b) || b.state != BLOCK_LIVE)
+    if (os_locks_held() > 0 || !blocks_find((uintptr_t)ptr, &b) || b.state != BLOCK_LIVE ||
+        (b.flags & BLOCK_HEADER_DAMAGED))
         return 0;
     return b.size;
 }

@@ -321,3 +321,26 @@ def test_redzone_write_found_at_free(run_sample, marker, name):
     proc, report = run_sample(SAMPLE, name, options=("--guard=none",))
     kind = "heap-underflow" if "underflow" in name else "heap-overflow"
     assert_found_at_free(proc, report, marker(SAMPLE, "free")[0], name, kind)
+
+
+# The head redzone's first 8 bytes are the block table's header word (docs/corruption.md):
+# a write into it, or into glibc's chunk header before it, is found at the free as a write
+# to that word; the block's size and allocation stack are lost with it. (Byte 15 before
+# the block is a stack id's high byte, 0 in this sample, and byte 20 the high half of
+# glibc's chunk size: 'X' always changes them.)
+@pytest.mark.parametrize("name", ["underflow_write_15", "aligned16_underflow_write_15",
+                                  "thread_underflow_write_15", "underflow_write_20"])
+def test_header_word_write_found_at_free(run_sample, marker, name):
+    src, line = marker(SAMPLE, "free")
+    proc, report = run_sample(SAMPLE, name, options=("--guard=none",))
+    assert_ran_to_end(proc, report)
+    block = the_block(proc, parse_case(name))
+    errors = u.runtime_errors(report)
+    assert len(errors) == 1, u.describe_errors(errors)
+    err = errors[0]
+    assert err["kind"] == "heap-underflow", u.describe_errors(errors)
+    assert u.frame_at(err["stack"][0], src, line, "run_case"), err["stack"][0]
+    assert u.address(err["address"]) == block - 16, err["address"]
+    assert err["access"] == {"op": "write", "size": 8}
+    assert u.address(err["block"]["address"]) == block
+    assert "size" not in err["block"], err["block"]

@@ -1,5 +1,6 @@
 /* test_tables.c — the block table (insert, find, release, double release, remove with
- * backward shift, growth, iteration, threads) and the stack table (one record per
+ * backward shift, growth, iteration, threads; blocks filed by a header word in their
+ * redzone, and a damaged word) and the stack table (one record per
  * distinct stack however often it is interned, distinct stacks apart, concurrent interning
  * of the same stacks agrees on the ids). */
 #include "check.h"
@@ -98,6 +99,50 @@ static void test_packed_fields(void)
     }
     struct block high = {.addr = 1ull << 47, .size = 1}, out;
     CHECK(!blocks_insert(&high) && !blocks_find(high.addr, &out));   /* above the page map */
+}
+
+/* A block laid out as memtrace's heap lays out one with the smallest head redzone, in a
+ * chunk made up here with glibc's header (its size word, flag bits low): the test may run
+ * under another allocator (ASan's). */
+static _Alignas(16) uint8_t chunk_memory[2][4096];
+
+static struct block redzoned_block(int i, size_t size, uint32_t stack, uint32_t tid, size_t flags)
+{
+    uint8_t *raw = chunk_memory[i] + 64;
+    size_t chunk = (2 * BLOCK_REDZONE + size + sizeof(size_t) + 15) & ~(size_t)15;
+    size_t word = chunk | flags;
+    memcpy(raw - sizeof word, &word, sizeof word);
+    memset(raw, 0xa5, 2 * BLOCK_REDZONE + size);
+    return (struct block){.addr = (uintptr_t)raw + BLOCK_REDZONE, .size = size, .alloc_stack = stack,
+                          .tid = tid, .kind = ALLOC_NEW, .head_shift = BLOCK_REDZONE_SHIFT};
+}
+
+static void count_header_filed(const struct block *b, void *ctx)
+{
+    const struct block *want = ctx;
+    if (b->addr == want[0].addr || b->addr == want[1].addr)
+        CHECK(b->size == (b->addr == want[0].addr ? want[0].size : want[1].size));
+}
+
+static void test_header_filed(void)
+{
+    struct block out, in[2] = {redzoned_block(0, 13, STACK_ID_LIMIT - 1, (1u << 22) - 1, 1),
+                               redzoned_block(1, 100, 5, 77, 2)};  /* mmapped: left to a table */
+    for (int i = 0; i < 2; i++) {
+        CHECK(blocks_insert(&in[i]) && blocks_find(in[i].addr, &out));
+        CHECK(out.size == in[i].size && out.alloc_stack == in[i].alloc_stack && out.tid == in[i].tid);
+        CHECK(out.kind == ALLOC_NEW && out.head_shift == BLOCK_REDZONE_SHIFT && out.flags == 0);
+        CHECK(!blocks_find(in[i].addr + 16, &out) && !blocks_find(in[i].addr - 16, &out));
+    }
+    CHECK(blocks_live_count() == 2);
+    blocks_for_each(count_header_filed, in);
+    CHECK(((uint8_t *)in[0].addr)[-BLOCK_REDZONE] != 0xa5);     /* the first one has a word */
+    CHECK(((uint8_t *)in[1].addr)[-BLOCK_REDZONE] == 0xa5);
+    ((uint8_t *)in[0].addr)[-BLOCK_REDZONE + 5] ^= 0x40;        /* an underflow hits it */
+    CHECK(blocks_find(in[0].addr, &out) && out.flags == BLOCK_HEADER_DAMAGED && out.size == 0);
+    for (int i = 0; i < 2; i++)
+        CHECK(blocks_release(in[i].addr, &out) && !blocks_find(in[i].addr, &out));
+    CHECK(blocks_live_count() == 0);
 }
 
 static void test_blocks_threads(void)
@@ -207,6 +252,7 @@ int main(void)
     test_growth_and_removal();
     test_packed_fields();
     test_blocks_threads();
+    test_header_filed();
     test_stack_dedup();
     test_narrow_frames();
     test_stacks_threads();
