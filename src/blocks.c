@@ -388,11 +388,7 @@ void blocks_prefetch(uintptr_t addr)
         return;
     uint64_t bit;
     __builtin_prefetch(start_word(leaf, addr, &bit));
-    const struct page_blocks *pg = &leaf->pages[(addr >> PAGE_SHIFT) & (LEAF_PAGES - 1)];
-    const struct block_slot *slots = __atomic_load_n(&pg->slots, __ATOMIC_RELAXED);
-    uint32_t capacity = __atomic_load_n(&pg->capacity, __ATOMIC_RELAXED);
-    if (slots && capacity)
-        __builtin_prefetch(&slots[home_in_page((uint32_t)(addr & PAGE_OFFSET_MASK), capacity)]);
+    __builtin_prefetch(&leaf->pages[(addr >> PAGE_SHIFT) & (LEAF_PAGES - 1)]);
 }
 
 bool blocks_find(uintptr_t addr, struct block *out)

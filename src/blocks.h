@@ -58,9 +58,9 @@ bool blocks_init(struct pool *pool);
 /* False only when the pool is exhausted; the block then goes unrecorded. */
 bool blocks_insert(const struct block *block);
 bool blocks_find(uintptr_t addr, struct block *out);
-/* Starts loading addr's slot into the cache, so that a lookup or an insert a little later
- * does not wait for memory. Takes no lock: a table growing meanwhile only makes it a
- * wasted hint. */
+/* Starts loading addr's bitmap word and page map entry into the cache, so that a lookup or
+ * an insert a little later waits less for memory (the header word lies beside the block:
+ * the caller prefetches that). Takes no lock and makes no leaf. */
 void blocks_prefetch(uintptr_t addr);
 /* free(): removes the block at addr into *out, counted as released (it goes on to the
  * quarantine, src/quarantine.h); false when the table has no block there. */

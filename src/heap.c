@@ -397,8 +397,8 @@ static void check_quarantined(const struct block *b, struct quarantine_place pla
 }
 
 /* Starts loading what the quarantine checks of a block leaving it (its tag, the end of
- * its pattern, its tail redzone) and its table slot, which glibc's next malloc of the
- * chunk will fill (glibc's caches hand out the latest freed chunk first). */
+ * its pattern, its tail redzone) and its bitmap word, which glibc's next malloc of the
+ * chunk will set (glibc's caches hand out the latest freed chunk first). */
 static void prefetch_leaving(uintptr_t addr, size_t size)
 {
     __builtin_prefetch((const void *)(addr - QUARANTINE_TAG_SIZE));
@@ -567,9 +567,10 @@ void heap_free(void *ptr, enum alloc_kind kind)
         free_nested(ptr, kind);
         return;
     }
-    /* Its table slot and its head (redzone, and the pattern's first bytes) load while the
-     * stack is taken. */
+    /* Its bitmap word and its head (glibc's size word, the header word, the canary, the
+     * pattern's first bytes) load while the stack is taken. */
     blocks_prefetch((uintptr_t)ptr);
+    __builtin_prefetch((const uint8_t *)ptr - BLOCK_REDZONE - sizeof(size_t));
     __builtin_prefetch((const uint8_t *)ptr - BLOCK_REDZONE, 1);
     release(ptr, kind, stacks_capture(runtime_options.num_callers));
     leave();
