@@ -68,28 +68,44 @@ struct page_leaf {
     uint32_t lo, hi;
 };
 
+/* A thread's share of the counts, and the lock its table changes run under. Threads take
+ * shards in turn, so a free of another thread's block (whose bitmap bit an atomic
+ * operation clears) does not wait for that thread's lock; holding every shard lock (the
+ * exit scan, fork) still leaves no change half done. */
 struct shard {
     struct spinlock lock;
-    size_t count;                 /* live blocks */
-    /* Counted under the lock with the table change, so that with every lock held (the
-     * exit scan) allocs - frees is exactly the number of blocks not yet freed. */
+    /* Changed under the lock with the table, so that with every lock held allocs - frees
+     * is exactly the number of blocks not yet freed. A block may be counted live in one
+     * shard and dead in another: only the sums mean anything (modulo 2^64). */
+    size_t count;
     uint64_t inserted, released, bytes_inserted;
+} __attribute__((aligned(64)));
+
+/* The page tables are not atomic: a page's table changes under its 1 MiB region's lock,
+ * taken inside a shard lock. */
+struct region_lock {
+    struct spinlock lock;
 } __attribute__((aligned(64)));
 
 static struct pool *block_pool;
 static struct shard shards[SHARD_COUNT];
+static struct region_lock region_locks[SHARD_COUNT];
 static struct page_leaf *root;    /* ROOT_ENTRIES leaves, from the pool: touched where used */
 static struct spinlock leaf_lock;
+static unsigned next_shard;
+static __thread struct shard *thread_shard __attribute__((tls_model("initial-exec")));
 
-static uint64_t hash_page(uintptr_t page)
+static struct shard *my_shard(void)
 {
-    uint64_t h = (uint64_t)page * 0x9e3779b97f4a7c15ull;
-    return h ^ (h >> 29);
+    if (!thread_shard)
+        thread_shard = &shards[__atomic_fetch_add(&next_shard, 1, __ATOMIC_RELAXED) % SHARD_COUNT];
+    return thread_shard;
 }
 
-static struct shard *shard_of(uintptr_t addr)
+static struct spinlock *region_lock_of(uintptr_t addr)
 {
-    return &shards[hash_page(addr >> SHARD_REGION_SHIFT) >> 58 & (SHARD_COUNT - 1)];
+    uint64_t h = (uint64_t)(addr >> SHARD_REGION_SHIFT) * 0x9e3779b97f4a7c15ull;
+    return &region_locks[(h ^ (h >> 29)) >> 58 & (SHARD_COUNT - 1)].lock;
 }
 
 /* A block's home slot in its page's table. Any byte offset can start a block (guarded
@@ -248,6 +264,8 @@ static uint64_t *start_word(const struct page_leaf *leaf, uintptr_t addr, uint64
     return &leaf->starts[granule >> 6];
 }
 
+/* The header is written before the bit is set (release), and read after the bit is
+ * seen (acquire): a block's word and bit are never torn apart. */
 static bool file_by_header(struct shard *s, const struct block *b, uint64_t header)
 {
     struct page_leaf *leaf = leaf_of(b->addr >> PAGE_SHIFT, true);
@@ -255,29 +273,28 @@ static bool file_by_header(struct shard *s, const struct block *b, uint64_t head
         return false;
     uint64_t bit, *word = start_word(leaf, b->addr, &bit);
     *header_of(b->addr) = header;
-    if (!*word)
+    uint64_t was = __atomic_fetch_or(word, bit, __ATOMIC_ACQ_REL);
+    if (!was)
         leaf_note_page(b->addr >> PAGE_SHIFT);
-    if (!(*word & bit)) {
-        *word |= bit;
+    if (!(was & bit))
         s->count++;
-    }
     return true;
 }
 
-/* Whether a header-filed block starts at addr (into *out); `take` removes it. */
+/* Whether a header-filed block starts at addr (into *out); `take` removes it. Of two
+ * threads freeing one block at once, only the one that clears the bit finds it. */
 static bool find_by_header(struct shard *s, uintptr_t addr, struct block *out, bool take)
 {
     struct page_leaf *leaf = leaf_of(addr >> PAGE_SHIFT, false);
     if (!leaf || (addr & ((1u << GRANULE_SHIFT) - 1)))
         return false;
     uint64_t bit, *word = start_word(leaf, addr, &bit);
-    if (!(*word & bit))
+    uint64_t was = take ? __atomic_fetch_and(word, ~bit, __ATOMIC_ACQ_REL)
+                        : __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    if (!(was & bit))
         return false;
+    s->count -= take;
     decode_header(addr, out);
-    if (take) {
-        *word &= ~bit;
-        s->count--;
-    }
     return true;
 }
 
@@ -350,11 +367,18 @@ static bool file_in_page(struct shard *s, const struct block *block)
 
 bool blocks_insert(const struct block *block)
 {
-    struct shard *s = shard_of(block->addr);
+    struct shard *s = my_shard();
     uint64_t header = header_for(block);
 
     os_lock(&s->lock);
-    bool filed = header ? file_by_header(s, block, header) : file_in_page(s, block);
+    bool filed;
+    if (header) {
+        filed = file_by_header(s, block, header);
+    } else {
+        os_lock(region_lock_of(block->addr));
+        filed = file_in_page(s, block);
+        os_unlock(region_lock_of(block->addr));
+    }
     if (filed) {
         s->inserted++;
         s->bytes_inserted += block->size;
@@ -391,32 +415,37 @@ void blocks_prefetch(uintptr_t addr)
     __builtin_prefetch(&leaf->pages[(addr >> PAGE_SHIFT) & (LEAF_PAGES - 1)]);
 }
 
+/* Finds (and with `take` removes) the block at addr, in its bitmap or its page's table. */
+static bool look_up(struct shard *s, uintptr_t addr, struct block *out, bool take)
+{
+    if (find_by_header(s, addr, out, take))
+        return true;
+    struct page_blocks *pg;
+    os_lock(region_lock_of(addr));
+    struct block_slot *b = find_block(addr, &pg);
+    if (b) {
+        unpack_block(b, addr >> PAGE_SHIFT, out);
+        if (take)
+            delete_slot(s, pg, b);
+    }
+    os_unlock(region_lock_of(addr));
+    return b != NULL;
+}
+
 bool blocks_find(uintptr_t addr, struct block *out)
 {
-    struct shard *s = shard_of(addr);
-
+    struct shard *s = my_shard();
     os_lock(&s->lock);
-    struct page_blocks *pg;
-    struct block_slot *b = NULL;
-    bool found = find_by_header(s, addr, out, false) || (b = find_block(addr, &pg)) != NULL;
-    if (b)
-        unpack_block(b, addr >> PAGE_SHIFT, out);
+    bool found = look_up(s, addr, out, false);
     os_unlock(&s->lock);
     return found;
 }
 
 bool blocks_release(uintptr_t addr, struct block *out)
 {
-    struct shard *s = shard_of(addr);
-
+    struct shard *s = my_shard();
     os_lock(&s->lock);
-    struct page_blocks *pg;
-    struct block_slot *b = NULL;
-    bool found = find_by_header(s, addr, out, true) || (b = find_block(addr, &pg)) != NULL;
-    if (b) {
-        unpack_block(b, addr >> PAGE_SHIFT, out);
-        delete_slot(s, pg, b);
-    }
+    bool found = look_up(s, addr, out, true);
     if (found)
         s->released++;
     os_unlock(&s->lock);
@@ -479,16 +508,22 @@ void blocks_lock_all(void)
 {
     for (int k = 0; k < SHARD_COUNT; k++)
         os_lock(&shards[k].lock);
+    for (int k = 0; k < SHARD_COUNT; k++)
+        os_lock(&region_locks[k].lock);
 }
 
 void blocks_unlock_all(void)
 {
+    for (int k = SHARD_COUNT - 1; k >= 0; k--)
+        os_unlock(&region_locks[k].lock);
     for (int k = SHARD_COUNT - 1; k >= 0; k--)
         os_unlock(&shards[k].lock);
 }
 
 void blocks_reset_locks(void)
 {
-    for (int k = 0; k < SHARD_COUNT; k++)
+    for (int k = 0; k < SHARD_COUNT; k++) {
         os_lock_reset(&shards[k].lock);
+        os_lock_reset(&region_locks[k].lock);
+    }
 }

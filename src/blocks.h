@@ -5,8 +5,9 @@
  * (guarded, over-aligned, mmapped by glibc) by the page they start in, in a small
  * open-addressing table per page (16-byte entries, linear probing, backward-shift
  * deletion). A page map indexed by address (root and 1 GiB leaves) leads to both, all in
- * the runtime pool; pages are locked in 64 shards chosen by 1 MiB region, so threads
- * rarely meet.
+ * the runtime pool. A change runs under the calling thread's shard lock (64 shards, taken
+ * by threads in turn); bitmap bits change atomically, and a page's table under its 1 MiB
+ * region's lock besides, so threads freeing each other's blocks rarely meet.
  * blocks_for_each reads without locks: only call it while the world is stopped. */
 #ifndef MEMTRACE_BLOCKS_H
 #define MEMTRACE_BLOCKS_H

@@ -145,6 +145,51 @@ static void test_header_filed(void)
     CHECK(blocks_live_count() == 0);
 }
 
+/* Two threads free every header-filed block at once: each block is found by exactly one
+ * of them (its bit is cleared by one atomic operation), and the counts, kept per thread,
+ * still sum to nothing live. */
+#define RACE_BLOCKS 20000
+static _Alignas(64) uint8_t race_memory[RACE_BLOCKS * 64];
+
+static pthread_barrier_t race_start;
+
+static void *release_all(void *arg)
+{
+    (void)arg;
+    size_t found = 0;
+    pthread_barrier_wait(&race_start);
+    struct block out;
+    for (size_t i = 0; i < RACE_BLOCKS; i++)
+        found += blocks_release((uintptr_t)race_memory + i * 64 + 32, &out) && out.size == 24;
+    return (void *)found;
+}
+
+static void test_header_filed_race(void)
+{
+    uint64_t allocs0, frees0, bytes0, allocs, frees, bytes;
+    blocks_totals(&allocs0, &frees0, &bytes0);
+    for (size_t i = 0; i < RACE_BLOCKS; i++) {
+        size_t word = 64 | 1;                 /* a 64-byte chunk in use: 56 usable */
+        memcpy(race_memory + i * 64 + 8, &word, sizeof word);
+        struct block b = {.addr = (uintptr_t)race_memory + i * 64 + 32, .size = 24,
+                          .alloc_stack = 9, .head_shift = BLOCK_REDZONE_SHIFT};
+        CHECK(blocks_insert(&b));
+    }
+    CHECK(blocks_live_count() == RACE_BLOCKS);
+    pthread_t t[2];
+    void *found[2];
+    pthread_barrier_init(&race_start, NULL, 2);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, release_all, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], &found[i]);
+    pthread_barrier_destroy(&race_start);
+    CHECK((size_t)found[0] + (size_t)found[1] == RACE_BLOCKS);
+    CHECK(blocks_live_count() == 0);
+    blocks_totals(&allocs, &frees, &bytes);
+    CHECK(allocs - allocs0 == RACE_BLOCKS && frees - frees0 == RACE_BLOCKS);
+}
+
 static void test_blocks_threads(void)
 {
     pthread_t t[4];
@@ -253,6 +298,7 @@ int main(void)
     test_packed_fields();
     test_blocks_threads();
     test_header_filed();
+    test_header_filed_race();
     test_stack_dedup();
     test_narrow_frames();
     test_stacks_threads();
