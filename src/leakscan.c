@@ -111,14 +111,48 @@ static size_t page_home(uintptr_t page, size_t mask)
     return (size_t)((page * 0x9e3779b97f4a7c15ull) >> 40) & mask;
 }
 
-/* Files each page's run of block starts (the blocks are sorted). Without the memory for
- * it the scan still works, searching every block for each pointer. */
+/* Pages a block reaches past the page it starts in that are filed for it (perl's arenas,
+ * kilobytes each, hold pointers into their own later pages), and all such pages at most:
+ * a huge block is searched for rather than filed page by page. */
+#define COVERED_PAGES_PER_BLOCK 1024
+#define COVERED_PAGES_MAX (1u << 20)
+
+/* The pages after `page` that the block reaches, up to (not including) `next_page`. */
+static size_t covered_pages(const struct scan_block *b, uintptr_t page, uintptr_t next_page)
+{
+    uintptr_t last = (b->addr + (b->size ? b->size - 1 : 0)) >> SCAN_PAGE_SHIFT;
+    if (last >= next_page)
+        last = next_page - 1;
+    size_t n = last > page ? last - page : 0;
+    return n < COVERED_PAGES_PER_BLOCK ? n : COVERED_PAGES_PER_BLOCK;
+}
+
+static void file_run(struct scan *s, uintptr_t page, uint32_t first, uint32_t count)
+{
+    size_t slot = page_home(page, s->runs_mask);
+    while (s->runs[slot].page_plus_one)
+        slot = (slot + 1) & s->runs_mask;
+    s->runs[slot] = (struct page_run){page + 1, first, count};
+}
+
+/* Files each page's run of block starts (the blocks are sorted), and each page a block
+ * covers past its first one as an empty run after it, so that a pointer into a block's
+ * later page also finds it at once. Without the memory for it the scan still works,
+ * searching every block for each pointer. */
 static void index_pages(struct scan *s)
 {
-    size_t runs = 0, slots = 16;
-    for (size_t i = 0; i < s->nblocks; i++)
-        runs += i == 0 || s->starts[i] >> SCAN_PAGE_SHIFT != s->starts[i - 1] >> SCAN_PAGE_SHIFT;
-    while (slots < 2 * runs)
+    size_t runs = 0, covered = 0, slots = 16;
+    for (size_t i = 0, count; i < s->nblocks; i += count) {
+        uintptr_t page = s->starts[i] >> SCAN_PAGE_SHIFT;
+        for (count = 1; i + count < s->nblocks && s->starts[i + count] >> SCAN_PAGE_SHIFT == page; count++)
+            ;
+        uintptr_t next = i + count < s->nblocks ? s->starts[i + count] >> SCAN_PAGE_SHIFT : UINTPTR_MAX;
+        runs++;
+        covered += covered_pages(&s->blocks[i + count - 1], page, next);
+    }
+    if (covered > COVERED_PAGES_MAX)
+        covered = 0;
+    while (slots < 2 * (runs + covered))
         slots *= 2;
     if (!(s->runs = pool_alloc(s->pool, slots * sizeof *s->runs)))
         return;
@@ -127,10 +161,11 @@ static void index_pages(struct scan *s)
         uintptr_t page = s->starts[i] >> SCAN_PAGE_SHIFT;
         for (count = 1; i + count < s->nblocks && s->starts[i + count] >> SCAN_PAGE_SHIFT == page; count++)
             ;
-        size_t slot = page_home(page, s->runs_mask);
-        while (s->runs[slot].page_plus_one)
-            slot = (slot + 1) & s->runs_mask;
-        s->runs[slot] = (struct page_run){page + 1, (uint32_t)i, (uint32_t)count};
+        file_run(s, page, (uint32_t)i, (uint32_t)count);
+        uintptr_t next = i + count < s->nblocks ? s->starts[i + count] >> SCAN_PAGE_SHIFT : UINTPTR_MAX;
+        size_t reach = covered ? covered_pages(&s->blocks[i + count - 1], page, next) : 0;
+        for (size_t k = 1; k <= reach; k++)
+            file_run(s, page + k, (uint32_t)(i + count), 0);
     }
 }
 
@@ -186,8 +221,8 @@ static size_t last_start_at_or_before(const struct scan *s, size_t first, size_t
 }
 
 /* The block containing p (start or interior), or -1. Most pointers land in a page where
- * blocks start, and are looked for among those; the rest (inside a block that started
- * pages before, or between blocks) search them all. */
+ * blocks start, or one a block covers, and are looked for among those; the rest (between
+ * blocks, or pages deep into a huge block) search them all. */
 static long find_block(const struct scan *s, uintptr_t p)
 {
     if (s->nblocks == 0 || p < s->starts[0])
@@ -196,10 +231,10 @@ static long find_block(const struct scan *s, uintptr_t p)
     size_t i;
     if (!run)
         i = last_start_at_or_before(s, 0, s->nblocks, p);
-    else if (s->starts[run->first] <= p)
+    else if (run->count && s->starts[run->first] <= p)
         i = last_start_at_or_before(s, run->first, run->count, p);
     else
-        i = run->first - 1;          /* p is below its page's first block; starts[0] <= p */
+        i = run->first - 1;          /* below its page's first block (or none starts there) */
     const struct scan_block *b = &s->blocks[i];
     return (p < b->addr + b->size || p == b->addr) ? (long)i : -1;
 }
