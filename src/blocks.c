@@ -273,10 +273,10 @@ static bool file_by_header(struct shard *s, const struct block *b, uint64_t head
         return false;
     uint64_t bit, *word = start_word(leaf, b->addr, &bit);
     *header_of(b->addr) = header;
-    uint64_t was = __atomic_fetch_or(word, bit, __ATOMIC_ACQ_REL);
-    if (!was)
+    if (!__atomic_load_n(word, __ATOMIC_RELAXED))
         leaf_note_page(b->addr >> PAGE_SHIFT);
-    if (!(was & bit))
+    /* Only the bit's old value is used: one `lock bts`, not a compare-and-swap loop. */
+    if (!(__atomic_fetch_or(word, bit, __ATOMIC_ACQ_REL) & bit))
         s->count++;
     return true;
 }
@@ -289,9 +289,9 @@ static bool find_by_header(struct shard *s, uintptr_t addr, struct block *out, b
     if (!leaf || (addr & ((1u << GRANULE_SHIFT) - 1)))
         return false;
     uint64_t bit, *word = start_word(leaf, addr, &bit);
-    uint64_t was = take ? __atomic_fetch_and(word, ~bit, __ATOMIC_ACQ_REL)
-                        : __atomic_load_n(word, __ATOMIC_ACQUIRE);
-    if (!(was & bit))
+    bool present = take ? __atomic_fetch_and(word, ~bit, __ATOMIC_ACQ_REL) & bit
+                        : __atomic_load_n(word, __ATOMIC_ACQUIRE) & bit;
+    if (!present)
         return false;
     s->count -= take;
     decode_header(addr, out);
