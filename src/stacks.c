@@ -276,13 +276,17 @@ uint32_t stacks_capture(int max_depth)
     if (id)
         return id;
     n = stacks.backtrace(buf, max_depth + INTERNAL_FRAMES_MAX);
+    int first_outside = -1;
     for (int i = 0; i < n && depth < max_depth; i++) {
         uintptr_t pc = (uintptr_t)buf[i];
-        if (pc < stacks.internal_lo || pc >= stacks.internal_hi)
+        if (pc < stacks.internal_lo || pc >= stacks.internal_hi) {
+            first_outside = first_outside < 0 ? i : first_outside;
             kept[depth++] = pc;
+        }
     }
     id = depth ? stacks_intern(kept, depth) : 0;
-    unwind_cache_store(sp, ra, max_depth, buf, n, id);
+    /* buf[0] is here and buf[1] at ra: the program's frames start at 2 at the earliest. */
+    unwind_cache_store(sp, ra, max_depth, buf, n, first_outside > 2 ? first_outside : 2, id);
     return id;
 }
 

@@ -8,9 +8,13 @@
 #include "os.h"
 #include "pool.h"
 
-/* Set-associative: calls from different sites at the same depth share (sp, ra), since
- * ra is memtrace's own; the ways tell them apart by their slots. */
-#define SET_ORDER 7
+/* Set-associative, by (sp, ra) and the program's innermost return address: ra is
+ * memtrace's own, so calls from different sites at one depth share (sp, ra), and on
+ * python3 most calls are made at a few depths (one set took 45% of the misses, its 3 ways
+ * thrashing); the return address into the program tells the sites apart. The ways tell
+ * the rest apart by their slots. */
+#define SET_ORDER_MIN 7
+#define SET_ORDER_MAX 9
 #define WAYS 3
 #define CACHE_FRAMES 30              /* return addresses checked: 24 callers + memtrace's 6 */
 #define EXACT_FRAMES 4               /* the innermost ones, compared word by word */
@@ -21,8 +25,9 @@
 extern void *__libc_stack_end;
 
 /* 128 bytes: the innermost return addresses as they were (where call sites at one depth
- * differ, so a wrong way fails fast) and a 64-bit hash of the outer ones, which keeps 384
- * entries in 48 KiB a thread (hits: 88% with 128 full-size entries, 97% with 512). */
+ * differ, so a wrong way fails fast) and a 64-bit hash of the outer ones. A thread starts
+ * with 384 entries (48 KiB) and grows to 1536 when it keeps missing (python3's misses,
+ * 92% of them stacks seen before: 587k with 384 entries, 326k with 768, 241k with 1536). */
 struct cache_entry {
     uintptr_t sp, ra;
     uint32_t id;
@@ -32,9 +37,9 @@ struct cache_entry {
     uint16_t offset[CACHE_FRAMES];   /* (slot address - sp) / 8 */
 };
 
-/* 64 KiB: too big for static TLS, which glibc carves out of every thread's stack (a
- * thread asking for a 64 KiB stack would be refused with EINVAL). So each thread's cache
- * comes from the runtime pool on its first capture and goes back when the thread exits. */
+/* Too big for static TLS, which glibc carves out of every thread's stack (a thread asking
+ * for a 64 KiB stack would be refused with EINVAL). So each thread's cache comes from the
+ * runtime pool on its first capture and goes back when the thread exits. */
 /* Where the next return-address slot lies, learned per return address: a function's frame
  * has one size at a call site, so a miss finds most slots with one load each instead of
  * scanning every word of every frame in between (that scan was most of a miss's cost on
@@ -45,13 +50,19 @@ struct frame_hint {
     uint32_t words;                  /* from its slot (or sp) to the next slot */
 };
 
+struct entry_set {
+    struct cache_entry ways[WAYS];
+};
+
 struct thread_cache {
     uintptr_t lo, hi;                /* this thread's stack; lo == hi: unknown, no caching */
-    uint8_t next_victim[1u << SET_ORDER];
-    struct cache_entry sets[1u << SET_ORDER][WAYS];
+    uint64_t hits, misses;
+    uint64_t finds_at_resize, misses_at_resize;
+    unsigned order;                  /* 1 << order sets */
+    struct entry_set *sets;          /* from the pool, with the victim counters after them */
+    uint8_t *next_victim;
     struct frame_hint hints[1u << FRAME_HINT_ORDER];
 };
-_Static_assert(sizeof(struct thread_cache) <= 64 * 1024, "a thread's cache is one 64 KiB pool block");
 
 #define CACHE_RETIRED ((struct thread_cache *)1)   /* the thread is exiting: no more caching */
 
@@ -67,8 +78,36 @@ void unwind_cache_thread_exit(void)
 {
     struct thread_cache *mine = cache;
     cache = CACHE_RETIRED;
-    if (mine && mine != CACHE_RETIRED)
+    if (mine && mine != CACHE_RETIRED) {
+        pool_free(cache_pool, mine->sets);
         pool_free(cache_pool, mine);
+    }
+}
+
+/* Empty sets for 1 << order of them (zero-filled: no entry holds); false without memory. */
+static bool make_sets(struct thread_cache *c, unsigned order)
+{
+    size_t n = (size_t)1 << order;
+    struct entry_set *sets = pool_alloc(cache_pool, n * sizeof *sets + n);
+    if (!sets)
+        return false;
+    pool_free(cache_pool, c->sets);
+    c->sets = sets;
+    c->next_victim = (uint8_t *)(sets + n);
+    c->order = order;
+    c->finds_at_resize = c->hits + c->misses;
+    c->misses_at_resize = c->misses;
+    return true;
+}
+
+/* A cache that keeps missing (more than 1 find in 32 since it was made, over several times
+ * its entries) doubles, up to SET_ORDER_MAX: most threads stay small. */
+static void grow_when_missing(struct thread_cache *c)
+{
+    uint64_t misses = c->misses - c->misses_at_resize;
+    uint64_t finds = c->hits + c->misses - c->finds_at_resize;
+    if (c->order < SET_ORDER_MAX && misses > ((uint64_t)WAYS << c->order) * 8 && misses * 32 > finds)
+        make_sets(c, c->order + 1);
 }
 
 /* The main thread's stack ends at __libc_stack_end; another thread's is pthread's.
@@ -101,14 +140,12 @@ static struct thread_cache *thread_cache(void)
     struct thread_cache *c = cache_pool ? pool_alloc(cache_pool, sizeof *c) : NULL;
     if (!c)
         return NULL;
+    if (!make_sets(c, SET_ORDER_MIN)) {
+        pool_free(cache_pool, c);
+        return NULL;
+    }
     read_stack_bounds(c);
     return cache = c;
-}
-
-static unsigned set_of(uintptr_t sp, uintptr_t ra)
-{
-    uint64_t h = (uint64_t)((sp >> 3) ^ ra) * 0x9e3779b97f4a7c15ull;
-    return (unsigned)(h >> (64 - SET_ORDER));
 }
 
 /* Reads other frames' stack words on purpose. */
@@ -116,6 +153,44 @@ __attribute__((no_sanitize_address))
 static uintptr_t stack_word(uintptr_t at)
 {
     return *(const volatile uintptr_t *)at;
+}
+
+/* Where, above sp, the slot of the first return address into the program lies: memtrace's
+ * frames up to the entry point are the same at every capture from ra, so it is learned
+ * once (from the first stack stored) and shared by all threads. Where a capture reaches ra
+ * another way the word read there is just another key: a different set, never a wrong
+ * stack (an entry checks its slots). */
+#define KEY_SLOT_ORDER 6
+static struct key_slot {
+    uintptr_t ra;                    /* 0: not learned */
+    uint32_t words;
+} key_slots[1u << KEY_SLOT_ORDER];
+
+static struct key_slot *key_slot_of(uintptr_t ra)
+{
+    return &key_slots[(ra * 0x9e3779b97f4a7c15ull) >> (64 - KEY_SLOT_ORDER)];
+}
+
+static unsigned set_of(const struct thread_cache *c, uintptr_t sp, uintptr_t ra)
+{
+    const struct key_slot *k = key_slot_of(ra);
+    uintptr_t key = 0, at = 0;
+    if (__atomic_load_n(&k->ra, __ATOMIC_ACQUIRE) == ra)
+        at = sp + k->words * sizeof(uintptr_t);
+    if (at && at < c->hi)
+        key = stack_word(at);
+    uint64_t h = (uint64_t)((sp >> 3) ^ ra ^ key * 0xc2b2ae3d27d4eb4full) * 0x9e3779b97f4a7c15ull;
+    return (unsigned)(h >> (64 - c->order));
+}
+
+static void learn_key_slot(uintptr_t ra, uint32_t words)
+{
+    struct key_slot *k = key_slot_of(ra);
+    uintptr_t unlearned = 0;
+    if (__atomic_load_n(&k->ra, __ATOMIC_RELAXED) != 0)
+        return;
+    __atomic_store_n(&k->words, words, __ATOMIC_RELAXED);
+    __atomic_compare_exchange_n(&k->ra, &unlearned, ra, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
 /* The outer slots' contents, in order; two multiply lanes halve the dependency chain. */
@@ -147,11 +222,22 @@ uint32_t unwind_cache_find(uintptr_t sp, uintptr_t ra, int max_depth)
 {
     if (!cache || cache == CACHE_RETIRED)
         return 0;
-    const struct cache_entry *set = cache->sets[set_of(sp, ra)];
-    for (int way = 0; way < WAYS; way++)
-        if (entry_holds(&set[way], sp, ra, max_depth))
+    const struct cache_entry *set = cache->sets[set_of(cache, sp, ra)].ways;
+    for (int way = 0; way < WAYS; way++) {
+        if (entry_holds(&set[way], sp, ra, max_depth)) {
+            cache->hits++;
             return set[way].id;
+        }
+    }
+    cache->misses++;
     return 0;
+}
+
+void unwind_cache_counts(uint64_t *hits, uint64_t *misses)
+{
+    bool mine = cache && cache != CACHE_RETIRED;
+    *hits = mine ? cache->hits : 0;
+    *misses = mine ? cache->misses : 0;
 }
 
 static struct frame_hint *hint_of(struct thread_cache *c, uintptr_t pc)
@@ -189,21 +275,24 @@ static bool locate_slots(struct thread_cache *c, struct cache_entry *e, uintptr_
 }
 
 void unwind_cache_store(uintptr_t sp, uintptr_t ra, int max_depth, void *const *pcs, int n,
-                        uint32_t id)
+                        int key_frame, uint32_t id)
 {
     struct thread_cache *c = thread_cache();
     if (!c || id == 0 || n < 2 || n - 1 > CACHE_FRAMES || sp < c->lo || sp >= c->hi ||
         (sp & (sizeof(uintptr_t) - 1)) || (uintptr_t)pcs[1] != ra)
         return;
-    unsigned set = set_of(sp, ra);
-    struct cache_entry *e = &c->sets[set][c->next_victim[set]++ % WAYS];
-    e->id = 0;
-    if (!locate_slots(c, e, sp, pcs, n))
+    struct cache_entry fresh;
+    if (!locate_slots(c, &fresh, sp, pcs, n))
         return;
-    e->sp = sp;
-    e->ra = ra;
-    e->max_depth = (uint16_t)max_depth;
-    e->slots = (uint16_t)(n - 1);
-    e->outer_hash = hash_outer(e, sp);
-    e->id = id;
+    if (key_frame >= 1 && key_frame < n)
+        learn_key_slot(ra, fresh.offset[key_frame - 1]);
+    fresh.sp = sp;
+    fresh.ra = ra;
+    fresh.max_depth = (uint16_t)max_depth;
+    fresh.slots = (uint16_t)(n - 1);
+    fresh.outer_hash = hash_outer(&fresh, sp);
+    fresh.id = id;
+    grow_when_missing(c);
+    unsigned set = set_of(c, sp, ra);
+    c->sets[set].ways[c->next_victim[set]++ % WAYS] = fresh;
 }

@@ -23,9 +23,12 @@ void unwind_cache_thread_exit(void);
 
 /* The cached id for a capture at (sp, ra) with this depth limit, or 0. */
 uint32_t unwind_cache_find(uintptr_t sp, uintptr_t ra, int max_depth);
+/* The calling thread's finds that hit and that missed, so far. */
+void unwind_cache_counts(uint64_t *hits, uint64_t *misses);
 /* Remembers id for the frames pcs[1..n) just unwound from (sp, ra); pcs[0] is the
- * capturing function's own pc. Does nothing when a return address cannot be located. */
+ * capturing function's own pc, pcs[key_frame] the first outside memtrace. Does nothing
+ * when a return address cannot be located. */
 void unwind_cache_store(uintptr_t sp, uintptr_t ra, int max_depth, void *const *pcs, int n,
-                        uint32_t id);
+                        int key_frame, uint32_t id);
 
 #endif

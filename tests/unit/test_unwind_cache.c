@@ -1,11 +1,12 @@
 /* test_unwind_cache.c — a stack served from the per-thread unwind cache is the stack a
  * full unwind gives at that moment: call sites at the same depth (same sp, same memtrace
  * return address) stay apart, a changed outer frame is noticed, recursion at several
- * depths, frames whose size changes between the same return addresses, and threads each
- * get their own stacks. Each capture is checked against
+ * depths, frames whose size changes between the same return addresses, many call sites at
+ * one depth all stay cached, and threads each get their own stacks. Each capture is checked against
  * unw_backtrace taken right beside it. */
 #include "check.h"
 #include "stacks.h"
+#include "unwind_cache.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -91,6 +92,29 @@ static void test_frames_of_changing_size(void)
     CHECK(mismatches == 0 && captures == 20000);
 }
 
+/* Twelve call sites at one depth share (sp, ra) and everything above them: the cache
+ * must tell them apart by the return address into them, not thrash three ways of one set
+ * (python3 makes most of its calls at a few depths). */
+#define SITE(n) __attribute__((noinline)) static void same_depth_##n(void) { probe(); __asm__ volatile(""); }
+SITE(0) SITE(1) SITE(2) SITE(3) SITE(4) SITE(5) SITE(6) SITE(7) SITE(8) SITE(9) SITE(10) SITE(11)
+static void (*const same_depth_sites[12])(void) = {
+    same_depth_0, same_depth_1, same_depth_2, same_depth_3, same_depth_4, same_depth_5,
+    same_depth_6, same_depth_7, same_depth_8, same_depth_9, same_depth_10, same_depth_11,
+};
+
+static void test_sites_at_one_depth_stay_cached(void)
+{
+    uint64_t hits0, misses0, hits, misses;
+    mismatches = captures = 0;
+    unwind_cache_counts(&hits0, &misses0);
+    for (int i = 0; i < 1200; i++)
+        same_depth_sites[i % 12]();
+    unwind_cache_counts(&hits, &misses);
+    CHECK(mismatches == 0 && captures == 1200);
+    CHECK(hits + misses - hits0 - misses0 == 1200);
+    CHECK(misses - misses0 < 60);                 /* first sightings, a few set collisions */
+}
+
 static void test_threads_each_have_their_own(void)
 {
     pthread_t t[2];
@@ -114,6 +138,7 @@ int main(void)
         return CHECK_DONE("test_unwind_cache");
     test_cached_stacks_match_full_unwinds();
     test_frames_of_changing_size();
+    test_sites_at_one_depth_stay_cached();
     test_threads_each_have_their_own();
     return CHECK_DONE("test_unwind_cache");
 }
