@@ -5,7 +5,7 @@
 #include "stacks.h"
 
 #define SHARD_COUNT 64
-#define SHARD_REGION_SHIFT 20     /* a shard locks 1 MiB regions: a thread's run of blocks stays on its lock */
+#define SHARD_REGION_SHIFT 20     /* page tables are locked by 1 MiB region: a thread's run of blocks stays on one lock */
 #define PAGE_SHIFT 12
 #define PAGE_OFFSET_MASK ((1u << PAGE_SHIFT) - 1)
 #define PAGE_SLOTS_MIN 4          /* slots of a page's own table; a power of two */

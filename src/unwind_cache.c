@@ -161,36 +161,32 @@ static uintptr_t stack_word(uintptr_t at)
  * another way the word read there is just another key: a different set, never a wrong
  * stack (an entry checks its slots). */
 #define KEY_SLOT_ORDER 6
-static struct key_slot {
-    uintptr_t ra;                    /* 0: not learned */
-    uint32_t words;
-} key_slots[1u << KEY_SLOT_ORDER];
+static uint64_t key_slots[1u << KEY_SLOT_ORDER];   /* ra << 16 | words above sp; 0: not learned */
 
-static struct key_slot *key_slot_of(uintptr_t ra)
+static uint64_t *key_slot_of(uintptr_t ra)
 {
     return &key_slots[(ra * 0x9e3779b97f4a7c15ull) >> (64 - KEY_SLOT_ORDER)];
 }
 
 static unsigned set_of(const struct thread_cache *c, uintptr_t sp, uintptr_t ra)
 {
-    const struct key_slot *k = key_slot_of(ra);
-    uintptr_t key = 0, at = 0;
-    if (__atomic_load_n(&k->ra, __ATOMIC_ACQUIRE) == ra)
-        at = sp + k->words * sizeof(uintptr_t);
-    if (at && at < c->hi)
+    uint64_t learned = __atomic_load_n(key_slot_of(ra), __ATOMIC_RELAXED);
+    uintptr_t key = 0, at = sp + (learned & 0xffff) * sizeof(uintptr_t);
+    if (learned >> 16 == ra && at < c->hi)
         key = stack_word(at);
     uint64_t h = (uint64_t)((sp >> 3) ^ ra ^ key * 0xc2b2ae3d27d4eb4full) * 0x9e3779b97f4a7c15ull;
     return (unsigned)(h >> (64 - c->order));
 }
 
-static void learn_key_slot(uintptr_t ra, uint32_t words)
+/* One word, set once: ra and its offset never come from two different learners. (A return
+ * address above 47 bits, possible only with 5-level paging, is not keyed.) */
+static void learn_key_slot(uintptr_t ra, uint16_t words)
 {
-    struct key_slot *k = key_slot_of(ra);
-    uintptr_t unlearned = 0;
-    if (__atomic_load_n(&k->ra, __ATOMIC_RELAXED) != 0)
+    uint64_t unlearned = 0;
+    if (ra >> 47)
         return;
-    __atomic_store_n(&k->words, words, __ATOMIC_RELAXED);
-    __atomic_compare_exchange_n(&k->ra, &unlearned, ra, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+    __atomic_compare_exchange_n(key_slot_of(ra), &unlearned, (uint64_t)ra << 16 | words, false,
+                                __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
 /* The outer slots' contents, in order; two multiply lanes halve the dependency chain. */
