@@ -375,9 +375,10 @@ bool blocks_insert(const struct block *block)
     if (header) {
         filed = file_by_header(s, block, header);
     } else {
-        os_lock(region_lock_of(block->addr));
+        struct spinlock *region = region_lock_of(block->addr);
+        os_lock(region);
         filed = file_in_page(s, block);
-        os_unlock(region_lock_of(block->addr));
+        os_unlock(region);
     }
     if (filed) {
         s->inserted++;
@@ -421,14 +422,15 @@ static bool look_up(struct shard *s, uintptr_t addr, struct block *out, bool tak
     if (find_by_header(s, addr, out, take))
         return true;
     struct page_blocks *pg;
-    os_lock(region_lock_of(addr));
+    struct spinlock *region = region_lock_of(addr);
+    os_lock(region);
     struct block_slot *b = find_block(addr, &pg);
     if (b) {
         unpack_block(b, addr >> PAGE_SHIFT, out);
         if (take)
             delete_slot(s, pg, b);
     }
-    os_unlock(region_lock_of(addr));
+    os_unlock(region);
     return b != NULL;
 }
 

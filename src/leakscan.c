@@ -135,36 +135,41 @@ static void file_run(struct scan *s, uintptr_t page, uint32_t first, uint32_t co
     s->runs[slot] = (struct page_run){page + 1, first, count};
 }
 
+/* The run of blocks starting in the page of blocks[i]: its length, and in *reach the
+ * pages after it that its last block covers. */
+static size_t run_at(const struct scan *s, size_t i, size_t *reach)
+{
+    uintptr_t page = s->starts[i] >> SCAN_PAGE_SHIFT;
+    size_t count = 1;
+    while (i + count < s->nblocks && s->starts[i + count] >> SCAN_PAGE_SHIFT == page)
+        count++;
+    uintptr_t next = i + count < s->nblocks ? s->starts[i + count] >> SCAN_PAGE_SHIFT : UINTPTR_MAX;
+    *reach = covered_pages(&s->blocks[i + count - 1], page, next);
+    return count;
+}
+
 /* Files each page's run of block starts (the blocks are sorted), and each page a block
  * covers past its first one as an empty run after it, so that a pointer into a block's
  * later page also finds it at once. Without the memory for it the scan still works,
  * searching every block for each pointer. */
 static void index_pages(struct scan *s)
 {
-    size_t runs = 0, covered = 0, slots = 16;
-    for (size_t i = 0, count; i < s->nblocks; i += count) {
-        uintptr_t page = s->starts[i] >> SCAN_PAGE_SHIFT;
-        for (count = 1; i + count < s->nblocks && s->starts[i + count] >> SCAN_PAGE_SHIFT == page; count++)
-            ;
-        uintptr_t next = i + count < s->nblocks ? s->starts[i + count] >> SCAN_PAGE_SHIFT : UINTPTR_MAX;
+    size_t runs = 0, covered = 0, slots = 16, reach;
+    for (size_t i = 0; i < s->nblocks; i += run_at(s, i, &reach)) {
         runs++;
-        covered += covered_pages(&s->blocks[i + count - 1], page, next);
+        covered += reach;
     }
-    if (covered > COVERED_PAGES_MAX)
-        covered = 0;
-    while (slots < 2 * (runs + covered))
+    bool file_covered = covered <= COVERED_PAGES_MAX;
+    while (slots < 2 * (runs + (file_covered ? covered : 0)))
         slots *= 2;
     if (!(s->runs = pool_alloc(s->pool, slots * sizeof *s->runs)))
         return;
     s->runs_mask = slots - 1;
     for (size_t i = 0, count; i < s->nblocks; i += count) {
+        count = run_at(s, i, &reach);
         uintptr_t page = s->starts[i] >> SCAN_PAGE_SHIFT;
-        for (count = 1; i + count < s->nblocks && s->starts[i + count] >> SCAN_PAGE_SHIFT == page; count++)
-            ;
         file_run(s, page, (uint32_t)i, (uint32_t)count);
-        uintptr_t next = i + count < s->nblocks ? s->starts[i + count] >> SCAN_PAGE_SHIFT : UINTPTR_MAX;
-        size_t reach = covered ? covered_pages(&s->blocks[i + count - 1], page, next) : 0;
-        for (size_t k = 1; k <= reach; k++)
+        for (size_t k = 1; file_covered && k <= reach; k++)
             file_run(s, page + k, (uint32_t)(i + count), 0);
     }
 }
