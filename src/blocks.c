@@ -78,7 +78,7 @@ struct shard {
      * is exactly the number of blocks not yet freed. A block may be counted live in one
      * shard and dead in another: only the sums mean anything (modulo 2^64). */
     size_t count;
-    uint64_t inserted, released, bytes_inserted;
+    uint64_t inserted, released, bytes_inserted, bytes_released;
 } __attribute__((aligned(64)));
 
 /* The page tables are not atomic: a page's table changes under its 1 MiB region's lock,
@@ -448,8 +448,10 @@ bool blocks_release(uintptr_t addr, struct block *out)
     struct shard *s = my_shard();
     os_lock(&s->lock);
     bool found = look_up(s, addr, out, true);
-    if (found)
+    if (found) {
         s->released++;
+        s->bytes_released += out->size;
+    }
     os_unlock(&s->lock);
     return found;
 }
@@ -496,6 +498,15 @@ void blocks_totals(uint64_t *allocs, uint64_t *frees, uint64_t *bytes)
         *frees += __atomic_load_n(&shards[k].released, __ATOMIC_RELAXED);
         *bytes += __atomic_load_n(&shards[k].bytes_inserted, __ATOMIC_RELAXED);
     }
+}
+
+size_t blocks_live_bytes(void)
+{
+    size_t bytes = 0;
+    for (int k = 0; k < SHARD_COUNT; k++)
+        bytes += __atomic_load_n(&shards[k].bytes_inserted, __ATOMIC_RELAXED) -
+                 __atomic_load_n(&shards[k].bytes_released, __ATOMIC_RELAXED);
+    return bytes;
 }
 
 size_t blocks_live_count(void)

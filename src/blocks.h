@@ -68,6 +68,9 @@ void blocks_prefetch(uintptr_t addr);
 bool blocks_release(uintptr_t addr, struct block *out);
 void blocks_for_each(void (*fn)(const struct block *block, void *ctx), void *ctx);
 size_t blocks_live_count(void);
+/* The bytes the program asked for in blocks not yet freed; read without a lock, so only
+ * near the truth while other threads allocate. */
+size_t blocks_live_bytes(void);
 /* Blocks ever inserted, ever released (freed), and the bytes inserted. */
 void blocks_totals(uint64_t *allocs, uint64_t *frees, uint64_t *bytes);
 

@@ -40,6 +40,9 @@ extern void __libc_free(void *ptr);
 /* The guarded pool: address space only until used (PROT_NONE); bigger blocks get redzones. */
 #define GUARD_SLOTS 8192
 #define GUARD_MAX_BLOCK (64 * 1024)
+/* The quarantine's bound follows the live heap; summing the table's counters reads a line
+ * of each shard, so a thread does it once in this many frees. */
+#define QUARANTINE_FIT_INTERVAL 1024
 
 /* Guarded allocations, sharded by thread so that threads do not fight over one cache line
  * (allocation and free totals are the block table's). */
@@ -412,6 +415,11 @@ static void prefetch_leaving(uintptr_t addr, size_t size)
  * blocks a few frees ahead cost more than it saved on python3: most of them miss the TLB.) */
 static void quarantine_block(const struct block *b)
 {
+    static __thread unsigned frees_since_fit __attribute__((tls_model("initial-exec")));
+    if (++frees_since_fit >= QUARANTINE_FIT_INTERVAL) {
+        frees_since_fit = 0;
+        quarantine_fit_to_heap(blocks_live_bytes());
+    }
     struct quarantine_evicted evicted[QUARANTINE_EVICT_MAX];
     size_t n = quarantine_push((unsigned)runtime_tid(), b, evicted);
     for (size_t i = 0; i < n; i++)

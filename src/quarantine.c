@@ -21,11 +21,14 @@ struct shard {
     uint64_t capacity;
     uint64_t head, count;            /* head: running position of the oldest block */
     size_t bytes;
+    bool used;                       /* pushed to at least once */
 } __attribute__((aligned(64)));
 
 static struct pool *ring_pool;
 static struct shard shards[SHARDS];
-static size_t shard_budget;
+static size_t max_bytes_total;       /* --quarantine-size */
+static size_t shard_budget;          /* at most max_bytes_total / SHARDS */
+static unsigned shards_used;
 
 #define TAG_MAGIC 0x5155415241544147ull   /* "GATARAUQ" */
 #define POSITION_BITS 56
@@ -44,7 +47,9 @@ static struct tag tag_of(uintptr_t addr, struct quarantine_place place)
 bool quarantine_init(struct pool *pool, size_t max_bytes)
 {
     ring_pool = pool;
+    max_bytes_total = max_bytes;
     shard_budget = max_bytes / SHARDS;
+    shards_used = 0;
     for (int i = 0; i < SHARDS; i++) {
         shards[i] = (struct shard){.ring = pool_alloc(pool, RING_ENTRIES_MIN * sizeof(struct block)),
                                    .capacity = RING_ENTRIES_MIN};
@@ -88,6 +93,10 @@ size_t quarantine_push(unsigned shard_index, const struct block *block, struct q
     size_t n = 0;
 
     os_lock(&s->lock);
+    if (!s->used) {
+        s->used = true;
+        __atomic_fetch_add(&shards_used, 1, __ATOMIC_RELAXED);
+    }
     place.position = s->head + s->count;
     *at(s, place.position) = *block;
     struct tag tag = tag_of(block->addr, place);
@@ -97,7 +106,7 @@ size_t quarantine_push(unsigned shard_index, const struct block *block, struct q
     /* Once over the bound, a whole batch leaves: the caller's checks of a batch overlap
      * their cache misses, where one eviction per free would wait for each in turn. */
     bool full = s->count == s->capacity && !grow_ring(s);
-    bool over = s->bytes > shard_budget || full;
+    bool over = s->bytes > __atomic_load_n(&shard_budget, __ATOMIC_RELAXED) || full;
     while (over && n < QUARANTINE_EVICT_MAX && s->count > 0) {
         evicted[n].block = *at(s, s->head);
         evicted[n].place = (struct quarantine_place){place.shard, s->head};
@@ -107,6 +116,15 @@ size_t quarantine_push(unsigned shard_index, const struct block *block, struct q
     }
     os_unlock(&s->lock);
     return n;
+}
+
+void quarantine_fit_to_heap(size_t live_bytes)
+{
+    size_t share = max_bytes_total / SHARDS;
+    size_t total = live_bytes < share ? share : live_bytes < max_bytes_total ? live_bytes : max_bytes_total;
+    unsigned used = __atomic_load_n(&shards_used, __ATOMIC_RELAXED);
+    size_t per_shard = used > 1 ? total / used : total;
+    __atomic_store_n(&shard_budget, per_shard < share ? per_shard : share, __ATOMIC_RELAXED);
 }
 
 /* addr may be anything a program passed to free: read its would-be tag through the

@@ -37,6 +37,11 @@ struct quarantine_evicted {
 /* Makes every shard empty. max_bytes bounds the memory held, as quarantine_held_bytes
  * counts it, an eighth of it on each shard. */
 bool quarantine_init(struct pool *pool, size_t max_bytes);
+/* Bounds the memory held by all shards together by the program's live heap: a program of
+ * a few MB with 8 threads would otherwise keep 32 MB of freed blocks, several times its
+ * own memory. An eighth of max_bytes is always allowed (one thread's shard never holds
+ * less than before), max_bytes never exceeded; shards used so far split the bound. */
+void quarantine_fit_to_heap(size_t live_bytes);
 /* The memory a waiting block keeps from reuse: its chunk, redzones and header included. */
 size_t quarantine_held_bytes(const struct block *block);
 /* Queues a freed block (its record, state BLOCK_FREED) on shard `shard` and writes its

@@ -1,7 +1,8 @@
 /* test_quarantine.c — the quarantine of freed blocks: FIFO order within the byte bound,
  * batches of evictions, a second free finding its block through the tag (and a wild or
  * evicted pointer not finding one, without a fault), tag damage located to the byte,
- * iteration over what waits, a ring that grows when blocks are many and small. */
+ * iteration over what waits, a ring that grows when blocks are many and small, a bound
+ * that follows the live heap. */
 #include "check.h"
 #include "quarantine.h"
 
@@ -105,6 +106,46 @@ static void test_ring_growth(void)
     CHECK(found == waiting);
 }
 
+/* Pushes `rounds` blocks on each of the first `shards` shards in turn; returns the most
+ * blocks that waited at once. */
+static int peak_waiting(int shards, int rounds, int *next)
+{
+    struct quarantine_evicted out[QUARANTINE_EVICT_MAX];
+    int peak = 0;
+    for (int r = 0; r < rounds; r++) {
+        for (int s = 0; s < shards; s++) {
+            struct block fb = freed_block((*next)++ % BLOCKS);
+            quarantine_push((unsigned)s, &fb, out);
+            int waiting = 0;
+            quarantine_for_each(count_waiting, &waiting);
+            peak = waiting > peak ? waiting : peak;
+        }
+    }
+    return peak;
+}
+
+/* A bound of 8 shards x 10 blocks: four threads freeing in a small heap share one shard's
+ * ten; a live heap of 30 blocks lets them hold that much together; a big heap, ten each. */
+static void test_bound_follows_live_heap(void)
+{
+    size_t held = quarantine_held_bytes(&(struct block){.size = BLOCK_SIZE, .head_shift = 4});
+    int next = 0;
+    CHECK(quarantine_init(&pool, 8 * 10 * held));
+    peak_waiting(4, 1, &next);
+    quarantine_fit_to_heap(0);
+    int small = peak_waiting(4, 40, &next);
+    CHECK(small <= 10 && small >= 4);
+    quarantine_fit_to_heap(30 * held);
+    int medium = peak_waiting(4, 40, &next);
+    CHECK(medium <= 30 && medium > 10);
+    quarantine_fit_to_heap(1000 * held);
+    int big = peak_waiting(4, 40, &next);
+    CHECK(big <= 40 && big > 30);
+    CHECK(quarantine_init(&pool, 8 * 10 * held));
+    quarantine_fit_to_heap(0);                   /* one thread alone keeps its eighth */
+    CHECK(peak_waiting(1, 40, &next) == 10);
+}
+
 int main(void)
 {
     pool_init(&pool, 24, 0);
@@ -121,5 +162,6 @@ int main(void)
     test_fifo_and_find();
     test_tag_damage();
     test_ring_growth();
+    test_bound_follows_live_heap();
     return CHECK_DONE("test_quarantine");
 }
