@@ -59,11 +59,12 @@ struct modctx {                  /* one logged module, opened on first use */
     Dwfl_Module *mod;
     struct elf_sym *syms;
     size_t nsyms;
-    struct range_table funcs;    /* every subprogram of every CU */
+    struct range_table funcs;    /* every subprogram of every CU, built only for a PC that
+                                  * the CU address ranges do not place */
+    bool funcs_indexed;
     struct scope_slot *scopes;   /* open addressing by DIE offset, filled on demand */
     size_t scopes_mask, nscopes;
     Dwarf_Addr dwbias;
-    bool oom;
 };
 
 struct modrange {                /* a logged module's range, for PC -> module */
@@ -380,25 +381,22 @@ static void index_symbols(struct modctx *m)
     m->nsyms = out;
 }
 
-static int collect_func(Dwarf_Die *die, void *arg)
+static int collect_func(Dwarf_Die *die, void *table)
 {
-    struct modctx *m = arg;
-    if (!rt_push_die(&m->funcs, die)) {
-        m->oom = true;
-        return DWARF_CB_ABORT;
-    }
-    return DWARF_CB_OK;
+    return rt_push_die(table, die) ? DWARF_CB_OK : DWARF_CB_ABORT;
 }
 
 static void index_functions(struct modctx *m)
 {
     Dwarf_Die *cu = NULL;
     Dwarf_Addr bias;
-    while (!m->oom && (cu = dwfl_module_nextcu(m->mod, cu, &bias)) != NULL) {
+    while ((cu = dwfl_module_nextcu(m->mod, cu, &bias)) != NULL) {
         m->dwbias = bias;
-        dwarf_getfuncs(cu, collect_func, m, 0);
+        if (dwarf_getfuncs(cu, collect_func, &m->funcs, 0) != 0)
+            break;
     }
     rt_finish(&m->funcs); /* out of memory: no inline frames, but symbols and lines work */
+    m->funcs_indexed = true;
 }
 
 static void open_module(struct modctx *m, const struct mt_module *lm)
@@ -417,7 +415,6 @@ static void open_module(struct modctx *m, const struct mt_module *lm)
     }
     m->state = MOD_OK;
     index_symbols(m);
-    index_functions(m);
 }
 
 static void close_module(struct modctx *m)
@@ -481,9 +478,11 @@ static bool scopes_rehash(struct modctx *m, size_t nslots)
     return true;
 }
 
-/* The code-holding children of SCOPE as a range table, built on the first visit. Walking
- * the children is what costs (a big function has thousands of call-site DIEs), so each
- * scope is walked once, not once per address. NULL when out of memory. */
+/* The code-holding children of SCOPE as a range table, built on the first visit: of a
+ * compile unit its subprograms, of a function its inlined calls and blocks. Walking the
+ * children is what costs (a big function has thousands of call-site DIEs, libc's debug
+ * info thousands of units), so each scope is walked once, not once per address, and only
+ * the units of the addresses looked up. NULL when out of memory. */
 static const struct range_table *scope_children(struct modctx *m, Dwarf_Die *scope)
 {
     if ((m->nscopes + 1) * 2 > (m->scopes ? m->scopes_mask + 1 : 0) &&
@@ -498,7 +497,10 @@ static const struct range_table *scope_children(struct modctx *m, Dwarf_Die *sco
     struct range_table kids = { 0 };
     Dwarf_Die child;
     bool ok = true;
-    if (dwarf_child(scope, &child) == 0) {
+    int tag = dwarf_tag(scope);
+    if (tag == DW_TAG_compile_unit || tag == DW_TAG_partial_unit) {
+        ok = dwarf_getfuncs(scope, collect_func, &kids, 0) == 0;
+    } else if (dwarf_child(scope, &child) == 0) {
         do {
             if (is_scope(dwarf_tag(&child)))
                 ok = rt_push_die(&kids, &child);
@@ -594,6 +596,24 @@ static struct modctx *module_for(struct symbolizer *sym, uint64_t addr, const ch
     return m;
 }
 
+/* The subprogram holding ADDR, looked for in the unit the CU address ranges (aranges)
+ * give; in every unit's, indexed once, when they give none. *rel: ADDR in DWARF terms. */
+static const struct die_range *find_function(struct modctx *m, uint64_t addr, Dwarf_Addr *rel)
+{
+    Dwarf_Addr bias;
+    Dwarf_Die *cu = dwfl_module_addrdie(m->mod, addr, &bias);
+    if (cu) {
+        m->dwbias = bias;
+        *rel = addr - bias;
+        const struct range_table *funcs = scope_children(m, cu);
+        return funcs ? rt_find(funcs, *rel) : NULL;
+    }
+    if (!m->funcs_indexed)
+        index_functions(m);
+    *rel = addr - m->dwbias;
+    return rt_find(&m->funcs, *rel);
+}
+
 /* Fills OUT (room for MAX_INLINE_DEPTH + 1) with ADDR's frames, innermost first. */
 static size_t resolve_addr(struct symbolizer *sym, uint64_t addr, struct sym_frame *out)
 {
@@ -605,8 +625,8 @@ static size_t resolve_addr(struct symbolizer *sym, uint64_t addr, struct sym_fra
 
     const struct elf_sym *es = find_symbol(m, addr);
     const char *symname = es ? intern_name(sym, es->name) : NULL;
-    Dwarf_Addr rel = addr - m->dwbias;
-    const struct die_range *fr = rt_find(&m->funcs, rel);
+    Dwarf_Addr rel;
+    const struct die_range *fr = find_function(m, addr, &rel);
     Dwarf_Die chain[MAX_INLINE_DEPTH + 1];
     size_t depth = 0;
     if (fr) {
