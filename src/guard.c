@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "os.h"
@@ -50,6 +51,7 @@ static struct {
     size_t next_unused;           /* never-used slots go first, in address order */
     size_t live, live_limit;
     uint64_t allocs, frees, refused_budget, refused_no_slot, retired;
+    uint64_t cost_ns;             /* opening and closing slots' pages, first touch included */
 } g;
 
 /* ----------------------------------------------------------------------------------
@@ -299,7 +301,7 @@ bool guard_init(struct pool *pool, size_t slot_count, size_t max_block_size)
     g.quarantine = quarantine;
     g.q_head = g.q_tail = g.next_unused = g.live = 0;
     g.live_limit = slot_count < max_live ? slot_count : max_live;
-    g.allocs = g.frees = g.refused_budget = g.refused_no_slot = g.retired = 0;
+    g.allocs = g.frees = g.refused_budget = g.refused_no_slot = g.retired = g.cost_ns = 0;
     __atomic_store_n(&g.base, (uintptr_t)base, __ATOMIC_RELEASE);
     os_unlock(&g.lock);
     return true;
@@ -353,6 +355,7 @@ void *guard_alloc(size_t size, size_t align, uint32_t alloc_stack, int alloc_kin
     /* The slot is ours alone now: the syscall and the fills run without the lock. */
     uintptr_t block = place(slot_data(slot), size, align, side, align16);
     block_pages(block, size, &lo, &hi);
+    uint64_t start = os_clock_ns(CLOCK_THREAD_CPUTIME_ID);
     if (os_mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE) != 0) {
         give_back(slot);
         return NULL;
@@ -360,6 +363,7 @@ void *guard_alloc(size_t size, size_t align, uint32_t alloc_stack, int alloc_kin
     memset((void *)block, 0, size);   /* a reused slot still holds the previous block */
     canary_fill(lo, block);
     canary_fill(block + size, hi);
+    __atomic_fetch_add(&g.cost_ns, os_clock_ns(CLOCK_THREAD_CPUTIME_ID) - start, __ATOMIC_RELAXED);
 
     struct guard_slot *s = &g.slots[slot];
     os_lock(&g.lock);
@@ -386,11 +390,12 @@ void *guard_alloc(size_t size, size_t align, uint32_t alloc_stack, int alloc_kin
  * fail, the pages stay accessible: later use-after-free goes unseen, no more. */
 static void close_freed_pages(uintptr_t lo, uintptr_t hi)
 {
-    if (!__atomic_load_n(&g.keep_freed_pages, __ATOMIC_RELAXED) &&
+    uint64_t start = os_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    if (__atomic_load_n(&g.keep_freed_pages, __ATOMIC_RELAXED) ||
         os_mmap((void *)lo, hi - lo, PROT_NONE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == (void *)lo)
-        return;
-    os_mprotect((void *)lo, hi - lo, PROT_NONE);
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) != (void *)lo)
+        os_mprotect((void *)lo, hi - lo, PROT_NONE);
+    __atomic_fetch_add(&g.cost_ns, os_clock_ns(CLOCK_THREAD_CPUTIME_ID) - start, __ATOMIC_RELAXED);
 }
 
 enum guard_free_result guard_free(void *ptr, int free_kind, uint32_t free_stack, pid_t tid,
@@ -589,6 +594,11 @@ bool guard_open_page(uintptr_t addr)
     }
     uintptr_t page = addr & ~(uintptr_t)(g.page - 1);
     return os_mprotect((void *)page, g.page, PROT_READ | PROT_WRITE) == 0;
+}
+
+uint64_t guard_cost_ns(void)
+{
+    return __atomic_load_n(&g.cost_ns, __ATOMIC_RELAXED);
 }
 
 void guard_get_stats(struct guard_stats *out)

@@ -109,6 +109,9 @@ void guard_set_keep_freed_pages(bool keep);
 bool guard_open_page(uintptr_t addr);
 
 void guard_get_stats(struct guard_stats *out);
+/* Time spent so far opening and closing blocks' pages (the syscalls, the TLB flushes they
+ * wait for on other cores, the first touch of a fresh page). Lock-free. */
+uint64_t guard_cost_ns(void);
 
 /* For fork: held across it, and reset in the child. */
 void guard_lock(void);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -36,6 +37,10 @@ extern void __libc_free(void *ptr);
 #define AUTO_SITE_FLOOR 1024
 #define AUTO_FREE_START 2000
 #define AUTO_RATIO 512
+/* --guard=auto: past the sites' first blocks, opening and closing guarded pages may take
+ * this share of the program's CPU time. A free's mmap flushes the TLB on every core the
+ * program runs on and waits for them: 8 threads spent 30% of their run there. */
+#define GUARD_BUDGET_PERCENT 5
 #define COUNTER_SHARDS 16
 /* The guarded pool: address space only until used (PROT_NONE); bigger blocks get redzones. */
 #define GUARD_SLOTS 8192
@@ -276,7 +281,11 @@ static bool should_guard(uint32_t stack)
         return false;
     struct heap_totals t;
     heap_totals(&t);
-    return t.guarded < AUTO_FREE_START || t.guarded * AUTO_RATIO < t.allocs;
+    if (t.guarded < AUTO_FREE_START)
+        return true;
+    return t.guarded * AUTO_RATIO < t.allocs &&
+           (n <= AUTO_FIRST_PER_SITE ||
+            guard_cost_ns() * 100 < GUARD_BUDGET_PERCENT * os_clock_ns(CLOCK_PROCESS_CPUTIME_ID));
 }
 
 static void *alloc_redzoned(size_t size, size_t align, uint8_t *head_shift)

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -75,6 +76,14 @@ int os_munmap(void *addr, size_t len)
 int os_mprotect(void *addr, size_t len, int prot)
 {
     return (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+uint64_t os_clock_ns(int clock)
+{
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 extern int __sigaction(int sig, const struct sigaction *action, struct sigaction *old);

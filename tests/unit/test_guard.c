@@ -193,6 +193,7 @@ static void test_quarantine_fifo(void)
     struct guard_stats stats;
     char *a[4], *b[4];
     CHECK(guard_init(&pool, 4, 4096));
+    CHECK(guard_cost_ns() == 0);
     for (int i = 0; i < 4; i++) {
         a[i] = alloc(32, 0);
         memset(a[i], 0xff, 32);
@@ -211,6 +212,9 @@ static void test_quarantine_fifo(void)
     CHECK(zeroed);
     guard_get_stats(&stats);
     CHECK(stats.refused_no_slot == 1 && stats.live == 4 && stats.allocs == 8);
+    uint64_t cost = guard_cost_ns();              /* 8 openings, 4 closings, timed */
+    CHECK(cost > 0);
+    CHECK(release(b[0]) == GUARD_FREE_OK && guard_cost_ns() > cost);
 }
 
 static void test_budget(void)
