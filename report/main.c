@@ -93,6 +93,7 @@ static void to_report_options(const struct options *opts, struct report_options 
     r->sarif_path = opts->sarif[0] ? opts->sarif : NULL;
     r->markdown_path = opts->markdown[0] ? opts->markdown : NULL;
     r->source_root = opts->source_root[0] ? opts->source_root : NULL;
+    r->debug_cache = opts->debug_cache[0] ? opts->debug_cache : NULL;
     static const char *supp[OPTION_PATHS_MAX];
     for (int i = 0; i < opts->suppressions.count; i++)
         supp[i] = opts->suppressions.path[i];

@@ -220,7 +220,7 @@ static bool build_view(struct report_view *v, const struct mt_log *log,
     v->plain = calloc(ns, sizeof *v->plain);
     v->exact = calloc(ns, sizeof *v->exact);
     v->leak_order = calloc(log->nleaks + 1, sizeof *v->leak_order);
-    struct resolver r = { .v = v, .sym = sym_new(log), .done = calloc(ns, 1) };
+    struct resolver r = { .v = v, .sym = sym_new(log, v->opts->debug_cache), .done = calloc(ns, 1) };
     int callers = opts->num_callers < 1 ? 1 : opts->num_callers;
     r.max_frames = callers > MAX_CALLERS ? MAX_CALLERS : (size_t)callers;
     bool ok = v->plain && v->exact && v->leak_order && r.sym && r.done && resolve_stacks(&r);

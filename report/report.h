@@ -34,6 +34,7 @@ struct report_options {
     bool default_suppressions;       /* also the file shipped with memtrace */
     bool gen_suppressions;           /* print a suppression entry after each error */
     const char *baseline_path;       /* JSON report of an earlier run; NULL: none */
+    const char *debug_cache;         /* --debug-cache: a directory, "no", or NULL: the default */
     bool exit_known;                 /* false when the launcher did not see the exit */
     bool exit_signaled;              /* true: exit_value is a signal number */
     int exit_value;                  /* exit status or signal */

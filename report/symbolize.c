@@ -10,6 +10,7 @@
  * looked-up address is cached, and all strings are interned. */
 #include "symbolize.h"
 
+#include "debugcache.h"
 #include "eventlog_read.h"
 
 #include <dwarf.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* libstdc++'s demangler (libdw has none); the reporter links stdc++. */
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
@@ -282,10 +284,40 @@ static void rt_free(struct range_table *t)
 /* ------------------------------------------------------------------------------------- */
 
 static char *debuginfo_path; /* NULL: libdwfl's default search path */
+static const char *debug_cache; /* --debug-cache, for find_debuginfo */
+
+/* The inflated copy of the module's debug file from the cache (see debugcache.h), else
+ * libdwfl's own search, whose find is then inflated for the next report. (The standard
+ * search keeps the file it found open for the module: the cache must come first.) */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                          const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+                          char **debuginfo_file_name)
+{
+    const unsigned char *bits;
+    GElf_Addr vaddr;
+    char hex[2 * 64 + 1];
+    int len = dwfl_module_build_id(mod, &bits, &vaddr);
+    if (len > 0 && len <= 64) {
+        for (int i = 0; i < len; i++)
+            snprintf(hex + 2 * i, 3, "%02x", bits[i]);
+        char *path;
+        int fd = debugcache_open(debug_cache, hex, &path);
+        if (fd >= 0) {
+            free(*debuginfo_file_name);
+            *debuginfo_file_name = path;
+            return fd;
+        }
+    }
+    int fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+                                          debuglink_crc, debuginfo_file_name);
+    if (fd >= 0)
+        debugcache_store(debug_cache, fd);
+    return fd;
+}
 
 static const Dwfl_Callbacks dwfl_callbacks = {
     .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = find_debuginfo,
     .section_address = dwfl_offline_section_address,
     .debuginfo_path = &debuginfo_path,
 };
@@ -720,8 +752,9 @@ static const struct pc_slot *lookup(struct symbolizer *sym, uint64_t addr)
 /* Public interface                                                                       */
 /* ------------------------------------------------------------------------------------- */
 
-struct symbolizer *sym_new(const struct mt_log *log)
+struct symbolizer *sym_new(const struct mt_log *log, const char *cache)
 {
+    debug_cache = cache;
     struct symbolizer *sym = calloc(1, sizeof *sym);
     if (!sym)
         return NULL;

@@ -36,7 +36,8 @@ struct sym_stack {
 struct symbolizer;
 
 /* NULL only when out of memory. Opens no file yet: modules are opened on first use. */
-struct symbolizer *sym_new(const struct mt_log *log);
+/* debug_cache: --debug-cache (see debugcache.h), NULL for the default place. */
+struct symbolizer *sym_new(const struct mt_log *log, const char *debug_cache);
 void sym_free(struct symbolizer *sym);
 
 /* Expands the N PCS of one logged stack (innermost first) into at most MAX_FRAMES frames

@@ -62,7 +62,8 @@ enum option_scope { SCOPE_RUNTIME = 1, SCOPE_REPORT = 2, SCOPE_LAUNCHER = 4 };
     X(OPT_PATHS,  suppressions,          "suppressions",          0,        0, 0,      SCOPE_REPORT,                   NULL,                "read valgrind-format suppressions from FILE (may be given several times)") \
     X(OPT_CHOICE, gen_suppressions,      "gen-suppressions",      0,        0, 2,      SCOPE_REPORT,                   "no|yes|all",        "print a ready suppression entry after each error (yes and all: every error)") \
     X(OPT_BOOL,   default_suppressions,  "default-suppressions",  1,        0, 1,      SCOPE_REPORT,                   NULL,                "also apply the suppressions shipped with memtrace (glibc, ld.so, libstdc++)") \
-    X(OPT_PATH,   baseline,              "baseline",              0,        0, 0,      SCOPE_REPORT,                   NULL,                "a JSON report of an earlier run: only errors not in it count toward --error-exitcode")
+    X(OPT_PATH,   baseline,              "baseline",              0,        0, 0,      SCOPE_REPORT,                   NULL,                "a JSON report of an earlier run: only errors not in it count toward --error-exitcode") \
+    X(OPT_PATH,   debug_cache,           "debug-cache",           0,        0, 0,      SCOPE_REPORT,                   NULL,                "directory for inflated copies of compressed debug files, or no (default: $XDG_CACHE_HOME/memtrace/debug)")
 
 struct options {
 #define OPTION_FIELD_OPT_BOOL(field) bool field;

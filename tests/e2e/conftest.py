@@ -46,6 +46,13 @@ class Paths:
         pytest.fail(f"no source for sample {name} in {cls.samples_src}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def debug_cache(tmp_path_factory):
+    """Reports cache inflated debug files (report/debugcache.h) in a directory of the test
+    session's own, not in the home of whoever runs the tests."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
 @pytest.fixture(scope="session")
 def paths():
     if not Paths.memtrace.is_file():
