@@ -424,8 +424,8 @@ static void index_functions(struct modctx *m)
     Dwarf_Addr bias;
     while ((cu = dwfl_module_nextcu(m->mod, cu, &bias)) != NULL) {
         m->dwbias = bias;
-        if (dwarf_getfuncs(cu, collect_func, &m->funcs, 0) != 0)
-            break;
+        if (dwarf_getfuncs(cu, collect_func, &m->funcs, 0) > 0)
+            break;                          /* out of memory (a broken unit gives -1) */
     }
     rt_finish(&m->funcs); /* out of memory: no inline frames, but symbols and lines work */
     m->funcs_indexed = true;
@@ -531,7 +531,7 @@ static const struct range_table *scope_children(struct modctx *m, Dwarf_Die *sco
     bool ok = true;
     int tag = dwarf_tag(scope);
     if (tag == DW_TAG_compile_unit || tag == DW_TAG_partial_unit) {
-        ok = dwarf_getfuncs(scope, collect_func, &kids, 0) == 0;
+        ok = dwarf_getfuncs(scope, collect_func, &kids, 0) <= 0;   /* > 0: out of memory */
     } else if (dwarf_child(scope, &child) == 0) {
         do {
             if (is_scope(dwarf_tag(&child)))

@@ -33,7 +33,7 @@ int os_mprotect(void *addr, size_t len, int prot);
 /* The real sigaction: libmemtrace exports sigaction itself (see interpose/signal.c). */
 struct sigaction;
 int os_sigaction(int sig, const struct sigaction *action, struct sigaction *old);
-/* A clock's reading in ns (CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID); 0 on failure. */
+/* A clock's reading in ns (CLOCK_THREAD_CPUTIME_ID, CLOCK_PROCESS_CPUTIME_ID, …); 0 on failure. */
 uint64_t os_clock_ns(int clock);
 /* Writes everything or gives up on a hard error; retries EINTR and short writes. */
 bool os_write_all(int fd, const void *buf, size_t len);
