@@ -15,6 +15,7 @@
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,6 +287,19 @@ static void rt_free(struct range_table *t)
 static char *debuginfo_path; /* NULL: libdwfl's default search path */
 static const char *debug_cache; /* --debug-cache, for find_debuginfo */
 
+/* libdwfl asks for two files through find_debuginfo: the module's separate debug file,
+ * passing the main file's .gnu_debuglink (or none), and a dwz alternate file named in
+ * the debug file's .gnu_debugaltlink. Only the first is the module's, keyed by its
+ * build-id in the cache. */
+static bool wants_module_debug_file(Dwfl_Module *mod, const char *debuglink_file)
+{
+    GElf_Addr bias;
+    GElf_Word crc;
+    Elf *elf = dwfl_module_getelf(mod, &bias);
+    const char *own = elf ? dwelf_elf_gnu_debuglink(elf, &crc) : NULL;
+    return elf && (own == debuglink_file || (own && debuglink_file && strcmp(own, debuglink_file) == 0));
+}
+
 /* The inflated copy of the module's debug file from the cache (see debugcache.h), else
  * libdwfl's own search, whose find is then inflated for the next report. (The standard
  * search keeps the file it found open for the module: the cache must come first.) */
@@ -296,8 +310,9 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
     const unsigned char *bits;
     GElf_Addr vaddr;
     char hex[2 * 64 + 1];
+    bool cached = wants_module_debug_file(mod, debuglink_file);
     int len = dwfl_module_build_id(mod, &bits, &vaddr);
-    if (len > 0 && len <= 64) {
+    if (cached && len > 0 && len <= 64) {
         for (int i = 0; i < len; i++)
             snprintf(hex + 2 * i, 3, "%02x", bits[i]);
         char *path;
@@ -310,7 +325,7 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
     }
     int fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
                                           debuglink_crc, debuginfo_file_name);
-    if (fd >= 0)
+    if (fd >= 0 && cached)
         debugcache_store(debug_cache, fd);
     return fd;
 }

@@ -98,3 +98,34 @@ def test_default_place(run_sample, tmp_path, libc_debug):
     home = tmp_path / "home"
     run_sample("leak_definite", env={"XDG_CACHE_HOME": "", "HOME": str(home)})
     assert (home / ".cache" / "memtrace" / "debug" / (bid + ".debug")).is_file()
+
+
+def test_program_debug_file_by_debuglink(paths, run_memtrace, tmp_path):
+    """A program whose DWARF was moved to a compressed file beside it, found through its
+    .gnu_debuglink (no libc6-dbg needed): cached the same way, the copy read next time."""
+    src = paths.sample_src("leak_definite")
+    prog, debug, cache = tmp_path / "prog", tmp_path / "prog.debug", tmp_path / "cache"
+    subprocess.run(["gcc", "-g", "-O0", f"-I{src.parent}", "-o", str(prog), str(src)], check=True)
+    subprocess.run(["objcopy", "--only-keep-debug", "--compress-debug-sections=zlib", str(prog), str(debug)],
+                   check=True)
+    subprocess.run(["objcopy", "--strip-debug", f"--add-gnu-debuglink={debug}", str(prog)], check=True, cwd=tmp_path)
+    assert has_compressed_dwarf(debug)
+
+    def run(n):
+        json_path = tmp_path / f"r{n}.json"
+        proc = run_memtrace(f"--debug-cache={cache}", f"--json={json_path}", prog)
+        report = u.load_report(json_path, proc)
+        return u.record_at(report, "definite", src, u.marker_line(src, "leak definite message"))
+
+    first = run(1)
+    assert first["stack"][0]["function"] == "make_message"
+    copy = cache / (build_id(prog) + ".debug")
+    assert copy.is_file() and not has_compressed_dwarf(copy)
+
+    data = copy.read_bytes()
+    assert b"leak_definite.c" in data
+    copy.write_bytes(data.replace(b"leak_definite.c", b"leak_dEfinite.c"))
+    json_path = tmp_path / "r2.json"
+    proc = run_memtrace(f"--debug-cache={cache}", f"--json={json_path}", prog)
+    frames = [f for r in u.leak_records(u.load_report(json_path, proc)) for f in r["stack"]]
+    assert any((f.get("file") or "").endswith("leak_dEfinite.c") for f in frames), frames
