@@ -1,6 +1,7 @@
 /* debugcache.c — inflated copies of compressed debug files (see debugcache.h). */
 #include "debugcache.h"
 
+#include <dirent.h>
 #include <elfutils/libdwelf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,9 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BUILD_ID_HEX_MAX 129
+#define DAY_SECONDS 86400
+/* A copy no report used for this long goes when the next one is written (each libc
+ * update leaves one behind). */
+#define UNUSED_DAYS_MAX 30
 
 static bool cache_dir(const char *option, char *out, size_t cap)
 {
@@ -127,6 +133,40 @@ static bool write_inflated(int fd, const char *path)
     return ok;
 }
 
+/* A copy in use has its time set, at most once a day, so that pruning spares it. */
+static void mark_used(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0 && time(NULL) - st.st_mtime > DAY_SECONDS)
+        futimens(fd, NULL);
+}
+
+static bool has_suffix(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n > k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* Removes copies unused for UNUSED_DAYS_MAX days, and temporary files a report that died
+ * while writing left (a day old). */
+static void prune(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    time_t now = time(NULL);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        time_t age = now - st.st_mtime;
+        if ((has_suffix(e->d_name, ".debug") && age > UNUSED_DAYS_MAX * DAY_SECONDS) ||
+            (has_suffix(e->d_name, ".tmp") && age > DAY_SECONDS))
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
 int debugcache_open(const char *option, const char *build_id_hex, char **path)
 {
     char dir[PATH_MAX], name[PATH_MAX];
@@ -139,6 +179,8 @@ int debugcache_open(const char *option, const char *build_id_hex, char **path)
         close(fd);
         return -1;
     }
+    if (fd >= 0)
+        mark_used(fd);
     return fd;
 }
 
@@ -150,6 +192,7 @@ void debugcache_store(const char *option, int fd)
     bool worth = elf && build_id_hex(elf, hex) && has_compressed_dwarf(elf);
     elf_end(elf);
     if (worth && cache_dir(option, dir, sizeof dir) &&
-        snprintf(name, sizeof name, "%s/%s.debug", dir, hex) < (int)sizeof name && make_dirs(dir))
-        write_inflated(fd, name);
+        snprintf(name, sizeof name, "%s/%s.debug", dir, hex) < (int)sizeof name && make_dirs(dir) &&
+        write_inflated(fd, name))
+        prune(dir);
 }

@@ -2,7 +2,8 @@
  * Debian's debug packages (libc6-dbg, *-dbgsym) compress those sections, and libdw
  * inflates every one of them when it opens the file: for libc's, 40 ms and 10 MB on every
  * report that shows a libc frame, most of a small program's report. The first report
- * writes the inflated copy, named by build-id, and later ones map it.
+ * writes the inflated copy, named by build-id, and later ones map it. A copy unused for
+ * 30 days is removed when another is written.
  * Where: --debug-cache=DIR (--debug-cache=no turns the cache off), else
  * $XDG_CACHE_HOME/memtrace/debug, else ~/.cache/memtrace/debug. Any failure (no home,
  * a read-only disk, a full one) leaves the original file in use: the cache only saves

@@ -1,10 +1,13 @@
 """test_debug_cache.py — the cache of inflated debug files (report/debugcache.h). libc6-dbg
 ships libc's DWARF compressed: the first report that shows a libc frame writes the inflated
 copy, named by build-id, and later reports read that copy instead; what they say does not
-change. A broken copy is replaced, never trusted, and --debug-cache=no writes nothing."""
+change. A broken copy is replaced, never trusted, a copy unused for 30 days goes when another
+is written, and --debug-cache=no writes nothing."""
 
+import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -117,15 +120,28 @@ def test_program_debug_file_by_debuglink(paths, run_memtrace, tmp_path):
         report = u.load_report(json_path, proc)
         return u.record_at(report, "definite", src, u.marker_line(src, "leak definite message"))
 
+    cache.mkdir()
+    month_ago = time.time() - 31 * 86400
+    planted = {name: cache / name for name in ("0ld.debug", "fresh.debug", "x.debug.99.tmp")}
+    for path in planted.values():
+        path.write_bytes(b"old")
+    for name in ("0ld.debug", "x.debug.99.tmp"):
+        os.utime(planted[name], (month_ago, month_ago))
+
     first = run(1)
     assert first["stack"][0]["function"] == "make_message"
     copy = cache / (build_id(prog) + ".debug")
     assert copy.is_file() and not has_compressed_dwarf(copy)
+    left = {p.name for p in cache.iterdir()}   # libc's copy too, with libc6-dbg
+    assert {copy.name, "fresh.debug"} <= left and not {"0ld.debug", "x.debug.99.tmp"} & left, left
+    os.utime(copy, (month_ago, month_ago))       # a copy read is marked used
+    run(2)
+    assert copy.stat().st_mtime > time.time() - 3600
 
     data = copy.read_bytes()
     assert b"leak_definite.c" in data
     copy.write_bytes(data.replace(b"leak_definite.c", b"leak_dEfinite.c"))
-    json_path = tmp_path / "r2.json"
+    json_path = tmp_path / "r3.json"
     proc = run_memtrace(f"--debug-cache={cache}", f"--json={json_path}", prog)
     frames = [f for r in u.leak_records(u.load_report(json_path, proc)) for f in r["stack"]]
     assert any((f.get("file") or "").endswith("leak_dEfinite.c") for f in frames), frames
