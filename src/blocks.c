@@ -289,8 +289,11 @@ static bool find_by_header(struct shard *s, uintptr_t addr, struct block *out, b
     if (!leaf || (addr & ((1u << GRANULE_SHIFT) - 1)))
         return false;
     uint64_t bit, *word = start_word(leaf, addr, &bit);
-    bool present = take ? __atomic_fetch_and(word, ~bit, __ATOMIC_ACQ_REL) & bit
-                        : __atomic_load_n(word, __ATOMIC_ACQUIRE) & bit;
+    /* Read before clearing: a free of a block filed elsewhere (a guarded one) would
+     * otherwise write its bitmap page into memory, 4 MB over the guarded pool's slots. */
+    bool present = __atomic_load_n(word, __ATOMIC_ACQUIRE) & bit;
+    if (present && take)
+        present = __atomic_fetch_and(word, ~bit, __ATOMIC_ACQ_REL) & bit;
     if (!present)
         return false;
     s->count -= take;
