@@ -50,16 +50,21 @@ static bool make_dirs(char *path)
     return mkdir(path, 0755) == 0 || errno == EEXIST;
 }
 
+static bool hex_of(const unsigned char *id, size_t len, char *hex)
+{
+    if (len == 0 || len * 2 >= BUILD_ID_HEX_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", id[i]);
+    return true;
+}
+
 /* ELF's build-id in hex; false when it has none. */
 static bool build_id_hex(Elf *elf, char *hex)
 {
     const void *id;
     ssize_t len = dwelf_elf_gnu_build_id(elf, &id);
-    if (len <= 0 || (size_t)len * 2 >= BUILD_ID_HEX_MAX)
-        return false;
-    for (ssize_t i = 0; i < len; i++)
-        snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)id)[i]);
-    return true;
+    return len > 0 && hex_of(id, (size_t)len, hex);
 }
 
 static bool has_compressed_dwarf(Elf *elf)
@@ -167,14 +172,14 @@ static void prune(const char *dir)
     closedir(d);
 }
 
-int debugcache_open(const char *option, const char *build_id_hex, char **path)
+int debugcache_open(const char *option, const unsigned char *build_id, size_t len, char **path)
 {
-    char dir[PATH_MAX], name[PATH_MAX];
+    char dir[PATH_MAX], hex[BUILD_ID_HEX_MAX], name[PATH_MAX];
     elf_version(EV_CURRENT);
-    if (!cache_dir(option, dir, sizeof dir) ||
-        snprintf(name, sizeof name, "%s/%s.debug", dir, build_id_hex) >= (int)sizeof name)
+    if (!hex_of(build_id, len, hex) || !cache_dir(option, dir, sizeof dir) ||
+        snprintf(name, sizeof name, "%s/%s.debug", dir, hex) >= (int)sizeof name)
         return -1;
-    int fd = open_cached(name, build_id_hex);
+    int fd = open_cached(name, hex);
     if (fd >= 0 && !(*path = strdup(name))) {
         close(fd);
         return -1;

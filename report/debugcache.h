@@ -11,10 +11,12 @@
 #ifndef MEMTRACE_DEBUGCACHE_H
 #define MEMTRACE_DEBUGCACHE_H
 
+#include <stddef.h>
+
 /* option: --debug-cache as given (a directory, "no"), or NULL for the default place. */
-/* The inflated copy for this build-id (lowercase hex), or -1 when there is none (yet) or
- * no cache; *path then gets its name (malloc'd). */
-int debugcache_open(const char *option, const char *build_id_hex, char **path);
+/* The inflated copy for this build-id, or -1 when there is none (yet) or no cache;
+ * *path then gets its name (malloc'd). */
+int debugcache_open(const char *option, const unsigned char *build_id, size_t len, char **path);
 /* Writes the inflated copy of the debug file open on fd, if it has compressed DWARF and a
  * build-id, for the next report. fd's offset is left alone. */
 void debugcache_store(const char *option, int fd);

@@ -309,14 +309,11 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 {
     const unsigned char *bits;
     GElf_Addr vaddr;
-    char hex[2 * 64 + 1];
     bool cached = wants_module_debug_file(mod, debuglink_file);
     int len = dwfl_module_build_id(mod, &bits, &vaddr);
-    if (cached && len > 0 && len <= 64) {
-        for (int i = 0; i < len; i++)
-            snprintf(hex + 2 * i, 3, "%02x", bits[i]);
+    if (cached && len > 0) {
         char *path;
-        int fd = debugcache_open(debug_cache, hex, &path);
+        int fd = debugcache_open(debug_cache, bits, (size_t)len, &path);
         if (fd >= 0) {
             free(*debuginfo_file_name);
             *debuginfo_file_name = path;
