@@ -115,13 +115,14 @@ static bool copy_file(int from, int to)
 }
 
 /* Writes the inflated copy of the file on fd as path, through a temporary name so that a
- * reader never sees half a file (two reports writing at once each rename a whole copy). */
+ * reader never sees half a file (two reports writing at once each rename a whole copy).
+ * The temporary file must be new: nothing planted at its name is followed or truncated. */
 static bool write_inflated(int fd, const char *path)
 {
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid()) >= (int)sizeof tmp)
         return false;
-    int out = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int out = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (out < 0)
         return false;
     Elf *elf = copy_file(fd, out) ? elf_begin(out, ELF_C_RDWR, NULL) : NULL;
