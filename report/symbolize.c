@@ -2,10 +2,11 @@
  *
  * libdw's convenient per-address calls are the slow ones: dwfl_module_addrinfo scans the
  * whole symbol table on every call and dwarf_getscopes walks the whole CU. So each module
- * gets two indexes the first time one of its PCs is looked up — a sorted symbol array and
- * a sorted table of subprogram ranges — and an address only costs two binary searches, a
- * descent through the scopes of the one subprogram that holds it (for its inlined calls)
- * and a line-table lookup. The descent uses a range table per visited scope, built once,
+ * gets a sorted symbol array the first time one of its PCs is looked up, and each compile
+ * unit that holds a looked-up PC (found by its address ranges) a sorted table of its
+ * subprograms' ranges; an address then only costs two binary searches, a descent through
+ * the scopes of the one subprogram that holds it (for its inlined calls) and a line-table
+ * lookup. The descent uses a range table per visited scope, built once,
  * because a large function can have thousands of call-site children to step over. Every
  * looked-up address is cached, and all strings are interned. */
 #include "symbolize.h"
@@ -20,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* libstdc++'s demangler (libdw has none); the reporter links stdc++. */
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
@@ -281,7 +281,7 @@ static void rt_free(struct range_table *t)
 }
 
 /* ------------------------------------------------------------------------------------- */
-/* Module contexts: open, check the build-id, index symbols and subprograms               */
+/* Module contexts: find debug files, open, check the build-id, index symbols            */
 /* ------------------------------------------------------------------------------------- */
 
 static char *debuginfo_path; /* NULL: libdwfl's default search path */
