@@ -1,13 +1,15 @@
 /* blocks.h — the block table: every live heap block the program owns, keyed by the
  * address handed to the program, with its size, allocator family, thread and allocation
  * stack. Most blocks (glibc's, with the smallest head redzone) are filed by a header word
- * in the first 8 bytes of that redzone and a bit in a bitmap of block starts; the others
- * (guarded, over-aligned, mmapped by glibc) by the page they start in, in a small
- * open-addressing table per page (16-byte entries, linear probing, backward-shift
- * deletion). A page map indexed by address (root and 1 GiB leaves) leads to both, all in
- * the runtime pool. A change runs under the calling thread's shard lock (64 shards, taken
- * by threads in turn); bitmap bits change atomically, and a page's table under its 1 MiB
- * region's lock besides, so threads freeing each other's blocks rarely meet.
+ * in the first 8 bytes of that redzone and a bit in a bitmap of block starts; guarded
+ * ones by their slot of the guarded pool, in an array of 16-byte entries; the rest
+ * (over-aligned, mmapped by glibc) by the page they start in, in a small open-addressing
+ * table per page (16-byte entries, linear probing, backward-shift deletion). A page map
+ * indexed by address (root and 1 GiB leaves) leads to the bitmap and the page tables, all
+ * in the runtime pool. A change runs under the calling thread's shard lock (64 shards,
+ * taken by threads in turn); bitmap bits change atomically, and a page's table or a slot's
+ * entry under its 1 MiB region's lock besides, so threads freeing each other's blocks
+ * rarely meet.
  * blocks_for_each reads without locks: only call it while the world is stopped. */
 #ifndef MEMTRACE_BLOCKS_H
 #define MEMTRACE_BLOCKS_H
@@ -56,6 +58,10 @@ struct block {
 
 
 bool blocks_init(struct pool *pool);
+/* Files the blocks inside [first, first + stride * count) by slot, one at most in each
+ * stride-long slot (the guarded pool's), instead of by page: called once, before any
+ * block is inserted there. False when the pool is exhausted (they go by page then). */
+bool blocks_file_by_slot(uintptr_t first, size_t stride, size_t count);
 /* False only when the pool is exhausted; the block then goes unrecorded. */
 bool blocks_insert(const struct block *block);
 bool blocks_find(uintptr_t addr, struct block *out);

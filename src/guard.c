@@ -307,6 +307,13 @@ bool guard_init(struct pool *pool, size_t slot_count, size_t max_block_size)
     return true;
 }
 
+void guard_layout(uintptr_t *first, size_t *stride, size_t *count)
+{
+    *first = slot_data(0);
+    *stride = g.stride;
+    *count = g.slot_count;
+}
+
 void guard_set_placement(enum guard_side side, bool always_align16)
 {
     os_lock(&g.lock);

@@ -72,6 +72,8 @@ struct guard_stats {
 /* Reserves slot_count slots of max_block_size bytes (rounded up to pages). Reads
  * vm.max_map_count once. Calling it again drops the previous pool (tests only). */
 bool guard_init(struct pool *pool, size_t slot_count, size_t max_block_size);
+/* Where the slots lie: slot i's data pages start at first + i * stride. */
+void guard_layout(uintptr_t *first, size_t *stride, size_t *count);
 /* Placement of later allocations. always_align16 trades the exact guard for malloc's
  * 16-byte alignment: up to 15 bytes of slack, caught by the canary at free. */
 void guard_set_placement(enum guard_side side, bool always_align16);

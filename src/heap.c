@@ -66,6 +66,10 @@ bool heap_init(struct pool *pool)
     guard_ready = runtime_options.guard != GUARD_NONE &&
                   guard_init(pool, GUARD_SLOTS, GUARD_MAX_BLOCK);
     if (guard_ready) {
+        uintptr_t first;
+        size_t stride, count;
+        guard_layout(&first, &stride, &count);
+        blocks_file_by_slot(first, stride, count);   /* else by page, as other blocks */
         guard_set_placement(runtime_options.guard_side ? GUARD_SIDE_UNDERFLOW : GUARD_SIDE_OVERFLOW,
                             runtime_options.guard_align == 1);
         guard_set_keep_freed_pages(runtime_options.free_fill != FILL_OFF);

@@ -1,6 +1,6 @@
 /* test_tables.c — the block table (insert, find, release, double release, remove with
  * backward shift, growth, iteration, threads; blocks filed by a header word in their
- * redzone, and a damaged word) and the stack table (one record per
+ * redzone, and a damaged word; guarded blocks filed by slot) and the stack table (one record per
  * distinct stack however often it is interned, distinct stacks apart, concurrent interning
  * of the same stacks agrees on the ids). */
 #include "check.h"
@@ -288,6 +288,36 @@ static void test_stacks_threads(void)
     CHECK(again == 20000 && distinct == 20000);
 }
 
+/* Guarded blocks go by slot: found at their start only, one per slot, listed, and taken
+ * out; filing them costs no page table (the pool's bytes in use stay as they were). */
+static void test_filed_by_slot(void)
+{
+    const uintptr_t first = 0x500000001000, stride = 0x11000;
+    const size_t slots = 64;
+    struct block out;
+    CHECK(blocks_file_by_slot(first, stride, slots));
+    size_t live_before = blocks_live_count(), listed = 0, in_use = pool.in_use;
+    for (size_t i = 0; i < slots; i += 8) {
+        struct block b = make_block(first + i * stride + stride - 0x1000 - 24 + i, 24 + i);
+        b.flags = BLOCK_GUARDED;
+        b.tid = 9;
+        CHECK(blocks_insert(&b));
+    }
+    CHECK(pool.in_use == in_use);
+    CHECK(blocks_live_count() == live_before + slots / 8);
+    uintptr_t at = first + 16 * stride + stride - 0x1000 - 24 + 16;
+    CHECK(blocks_find(at, &out) && out.addr == at && out.size == 40 && out.alloc_stack == 7 &&
+          out.tid == 9 && out.flags == BLOCK_GUARDED);
+    CHECK(!blocks_find(at + 8, &out) && !blocks_find(at - stride, &out));
+    blocks_for_each(count_live, &listed);
+    CHECK(listed == blocks_live_count());
+    CHECK(blocks_release(at, &out) && out.size == 40 && !blocks_release(at, &out));
+    for (size_t i = 0; i < slots; i += 8)
+        blocks_release(first + i * stride + stride - 0x1000 - 24 + i, &out);
+    CHECK(blocks_live_count() == live_before);
+    CHECK(!blocks_file_by_slot(first, (uintptr_t)1 << 40, 2));   /* offsets must fit an entry */
+}
+
 int main(void)
 {
     pool_init(&pool, 24, 0);
@@ -299,6 +329,7 @@ int main(void)
     test_blocks_threads();
     test_header_filed();
     test_header_filed_race();
+    test_filed_by_slot();
     test_stack_dedup();
     test_narrow_frames();
     test_stacks_threads();
