@@ -14,6 +14,7 @@
 #include "debugcache.h"
 #include "eventlog_read.h"
 
+#include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
@@ -22,8 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* libstdc++'s demangler (libdw has none); the reporter links stdc++. */
-extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+/* libstdc++'s demangler (libdw has none), loaded on the first mangled name: linked in,
+ * libstdc++ (with libm and libgcc_s) was 1.4 MB of every report's memory, C or not. */
+typedef char *demangle_fn(const char *mangled, char *buf, size_t *len, int *status);
 
 #define MAX_INLINE_DEPTH 64 /* inlined calls kept per address; deeper ones are cut */
 
@@ -145,13 +147,27 @@ static const char *intern(struct symbolizer *sym, const char *s)
     return sym->strs[i];
 }
 
+/* __cxa_demangle, or NULL where libstdc++ is not installed (names then stay mangled). */
+static demangle_fn *demangler(void)
+{
+    static demangle_fn *found;
+    static bool tried;
+    if (!tried) {
+        tried = true;
+        void *lib = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+        if (lib)
+            found = (demangle_fn *)dlsym(lib, "__cxa_demangle");
+    }
+    return found;
+}
+
 /* Demangles C++ names (those starting with _Z), interns the result. */
 static const char *intern_name(struct symbolizer *sym, const char *name)
 {
-    if (!name || name[0] != '_' || name[1] != 'Z')
+    if (!name || name[0] != '_' || name[1] != 'Z' || !demangler())
         return intern(sym, name);
     int status = -1;
-    char *d = __cxa_demangle(name, NULL, NULL, &status);
+    char *d = demangler()(name, NULL, NULL, &status);
     const char *r = intern(sym, status == 0 && d ? d : name);
     free(d);
     return r;
