@@ -302,20 +302,6 @@ static void drain_marks(struct scan *s)
  * Roots
  * -------------------------------------------------------------------------------- */
 
-static uintptr_t parse_hex(const char **p)
-{
-    uintptr_t v = 0;
-    for (;; (*p)++) {
-        char c = **p;
-        if (c >= '0' && c <= '9')
-            v = v * 16 + (uintptr_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v = v * 16 + (uintptr_t)(c - 'a' + 10);
-        else
-            return v;
-    }
-}
-
 /* The readable mappings of the process, so that no root read can fault. */
 static bool read_maps(struct scan *s)
 {
@@ -348,9 +334,9 @@ static bool read_maps(struct scan *s)
     if (!s->readable)
         return false;
     for (const char *p = text; *p;) {
-        uintptr_t lo = parse_hex(&p);
+        uintptr_t lo = os_parse_hex(&p);
         p++;
-        uintptr_t hi = parse_hex(&p);
+        uintptr_t hi = os_parse_hex(&p);
         p++;
         if (*p == 'r')
             s->readable[s->nreadable++] = (struct range){lo, hi};
@@ -478,11 +464,16 @@ static void mark_loader_blocks(struct scan *s)
 static void scan_stopped_threads(struct scan *s, const struct thread_snapshot *t, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!__atomic_load_n(&t[i].stopped, __ATOMIC_ACQUIRE))
-            continue;
-        scan_words(s, (uintptr_t)t[i].regs, (uintptr_t)(t[i].regs + THREAD_REG_COUNT), true);
-        drain_marks(s);
-        scan_thread(s, t[i].sp - RED_ZONE, t[i].tp);
+        if (__atomic_load_n(&t[i].stopped, __ATOMIC_ACQUIRE)) {
+            scan_words(s, (uintptr_t)t[i].regs, (uintptr_t)(t[i].regs + THREAD_REG_COUNT), true);
+            drain_marks(s);
+            scan_thread(s, t[i].sp - RED_ZONE, t[i].tp);
+        } else if (t[i].asleep_sp) {
+            /* One that blocks signals, asleep in the kernel: its stack (a pthread's TLS
+             * sits at the top of it) from the stack pointer /proc gave; its registers are
+             * unseen. */
+            scan_thread(s, t[i].asleep_sp - RED_ZONE, 0);
+        }
     }
 }
 

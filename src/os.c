@@ -155,6 +155,20 @@ void line_dec(struct line *l, uint64_t v)
     line_mem(l, tmp + sizeof tmp - n, (size_t)n);
 }
 
+uint64_t os_parse_hex(const char **p)
+{
+    uint64_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (uint64_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (uint64_t)(c - 'a' + 10);
+        else
+            return v;
+    }
+}
+
 void line_hex(struct line *l, uint64_t v)
 {
     char tmp[18];

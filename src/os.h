@@ -37,6 +37,9 @@ int os_sigaction(int sig, const struct sigaction *action, struct sigaction *old)
 uint64_t os_clock_ns(int clock);
 /* Writes everything or gives up on a hard error; retries EINTR and short writes. */
 bool os_write_all(int fd, const void *buf, size_t len);
+/* The lower-case hex digits at *p (no 0x), advancing *p past them. */
+uint64_t os_parse_hex(const char **p);
+
 /* Reads `name` from the process environment without getenv (safe before libc init). */
 const char *os_getenv(const char *name);
 

@@ -16,6 +16,7 @@
 
 #define STOP_SIGNAL (SIGRTMAX - 4)   /* glibc keeps SIGRTMIN..+2; programs rarely use this one */
 #define STOP_TIMEOUT_MS 1000
+#define RUNNING_WAIT_MS 20           /* for an unstopped thread to sleep in the kernel */
 
 static struct {
     struct thread_snapshot *snaps;
@@ -90,10 +91,77 @@ static size_t list_threads(struct thread_snapshot *snaps, size_t cap, pid_t self
     return n;
 }
 
+/* Reads /proc/self/task/TID/<file> into buf as a string; false when it cannot. */
+static bool read_task_file(pid_t tid, const char *file, char *buf, size_t cap)
+{
+    char path_buf[64];
+    struct line path;
+    line_init(&path, path_buf, sizeof path_buf);
+    line_str(&path, "/proc/self/task/");
+    line_dec(&path, (uint64_t)tid);
+    line_char(&path, '/');
+    line_str(&path, file);
+    line_char(&path, '\0');
+    int fd = open(path_buf, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t got = read(fd, buf, cap - 1);
+    close(fd);
+    buf[got > 0 ? got : 0] = '\0';
+    return got > 0;
+}
+
+/* Whether the thread blocks sig (its SigBlk mask): it would never answer the handshake. */
+static bool blocks_signal(pid_t tid, int sig)
+{
+    char status[4096];
+    const char *at = read_task_file(tid, "status", status, sizeof status) ? strstr(status, "\nSigBlk:") : NULL;
+    if (!at)
+        return false;
+    for (at += 8; *at == ' ' || *at == '\t'; at++)
+        ;
+    return os_parse_hex(&at) >> (sig - 1) & 1;
+}
+
+/* The stack pointer of a thread asleep in the kernel, from its syscall file ("nr args…
+ * sp pc", or "-1 sp pc"; "running" gives nothing): 0 when unknown. */
+static uintptr_t sleeping_sp(pid_t tid)
+{
+    char text[256];
+    if (!read_task_file(tid, "syscall", text, sizeof text) || strncmp(text, "running", 7) == 0)
+        return 0;
+    uintptr_t fields[2] = {0, 0};
+    for (const char *c = text; *c;) {
+        while (*c == ' ')
+            c++;
+        if (c[0] != '0' || c[1] != 'x') {
+            while (*c && *c != ' ')
+                c++;
+            continue;
+        }
+        c += 2;
+        fields[0] = fields[1];
+        fields[1] = os_parse_hex(&c);
+    }
+    return fields[0];
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {0, ms * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+/* sleeping_sp, given a moment to go to sleep (a thread that blocks signals is most often
+ * on its way into a wait). */
+static uintptr_t unstopped_sp(pid_t tid)
+{
+    uintptr_t sp = sleeping_sp(tid);
+    for (int waited = 0; !sp && waited < RUNNING_WAIT_MS; waited++) {
+        sleep_ms(1);
+        sp = sleeping_sp(tid);
+    }
+    return sp;
 }
 
 size_t threads_stop_others(struct thread_snapshot *snaps, size_t cap)
@@ -114,13 +182,16 @@ size_t threads_stop_others(struct thread_snapshot *snaps, size_t cap)
     sigfillset(&action.sa_mask);
     os_sigaction(STOP_SIGNAL, &action, &stop.old_action);
     for (size_t i = 0; i < n; i++)
-        if (syscall(SYS_tgkill, pid, snaps[i].tid, STOP_SIGNAL) == 0)
+        if (!blocks_signal(snaps[i].tid, STOP_SIGNAL) && syscall(SYS_tgkill, pid, snaps[i].tid, STOP_SIGNAL) == 0)
             sent++;
     for (int waited = 0; waited < STOP_TIMEOUT_MS &&
                          __atomic_load_n(&stop.acks, __ATOMIC_ACQUIRE) < sent;
          waited++)
         sleep_ms(1);
     stop.sent = sent;
+    for (size_t i = 0; i < n; i++)
+        if (!__atomic_load_n(&snaps[i].stopped, __ATOMIC_ACQUIRE))
+            snaps[i].asleep_sp = unstopped_sp(snaps[i].tid);
     return n;
 }
 

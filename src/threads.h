@@ -2,8 +2,9 @@
  * records what the scan needs from each: its registers, stack pointer and thread pointer.
  * A signal handshake from inside the process (no ptrace, so it works under gdb, strace
  * and in containers): each thread's handler saves its context, acknowledges, and waits on
- * a futex until released. A thread that does not answer in time (it blocks the signal)
- * is reported as not stopped and scanned without registers. */
+ * a futex until released. A thread that blocks the signal is not sent it (nor waited
+ * for); it and any other that does not answer in time are reported as not stopped, with
+ * the stack pointer /proc gives while they sleep in the kernel. */
 #ifndef MEMTRACE_THREADS_H
 #define MEMTRACE_THREADS_H
 
@@ -18,6 +19,7 @@ struct thread_snapshot {
     pid_t tid;
     int stopped;                    /* set by the thread itself, in the handler */
     uintptr_t sp, tp;
+    uintptr_t asleep_sp;            /* not stopped: its stack pointer from /proc, or 0 */
     uintptr_t regs[THREAD_REG_COUNT];
 };
 

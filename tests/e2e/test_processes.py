@@ -108,3 +108,19 @@ def test_exit_from_second_thread(run_sample, marker):
     src, line = marker("exit_from_thread", "reachable on main stack")
     kept = u.record_at(report, "reachable", src, line)
     assert (kept["bytes"], kept["blocks"]) == (40, 1)
+
+
+def test_thread_blocking_signals_at_exit(run_sample, marker):
+    """A thread that blocks every signal never answers the exit scan's handshake: its stack
+    is still scanned (from the stack pointer /proc gives while it sleeps in sigwait), so
+    the block only it holds is reachable, not lost."""
+    proc, report = run_sample("blocked_signals_thread", options=("--show-leak-kinds=all",))
+    assert proc.returncode == 0, proc.stderr
+    src, line = marker("blocked_signals_thread", "reachable on blocked thread's stack")
+    held = u.record_at(report, "reachable", src, line)
+    assert (held["bytes"], held["blocks"]) == (64, 1)
+    src, line = marker("blocked_signals_thread", "leak definite from main")
+    rec = u.record_at(report, "definite", src, line)
+    assert (rec["bytes"], rec["blocks"]) == (24, 1)
+    s = report["summary"]
+    assert (s["leaked_bytes"]["definite"], s["leaked_blocks"]["definite"]) == (24, 1)

@@ -40,6 +40,7 @@ SAMPLES = {
     "leak_abort":       (C_ALL, (), True),
     "threads":          (("definite", "indirect", "possible"), ("reachable",), False),
     "exit_from_thread": (("definite", "indirect"), ("possible", "reachable"), False),
+    "blocked_signals_thread": (("definite", "indirect"), ("possible", "reachable"), False),
     "leak_cpp":         (CPP, (), False),
     "clean_cpp":        (CPP, (), False),
 }
