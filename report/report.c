@@ -28,7 +28,7 @@ void report_options_init(struct report_options *opts)
     *opts = (struct report_options){
         .leak_check = LEAK_CHECK_FULL,
         .show_leak_kinds = LEAK_BIT_DEFINITE | LEAK_BIT_POSSIBLE,
-        .errors_for_leak_kinds = LEAK_BIT_DEFINITE | LEAK_BIT_INDIRECT,
+        .errors_for_leak_kinds = LEAK_BIT_DEFINITE | LEAK_BIT_POSSIBLE,
         .num_callers = 24,
         .default_suppressions = true,
     };

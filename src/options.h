@@ -39,7 +39,7 @@ enum option_scope { SCOPE_RUNTIME = 1, SCOPE_REPORT = 2, SCOPE_LAUNCHER = 4 };
 #define MEMTRACE_OPTION_TABLE(X) \
     X(OPT_CHOICE, leak_check,            "leak-check",            2,        0, 2,      SCOPE_RUNTIME | SCOPE_REPORT,   "no|summary|full",   "search for leaks at exit; summary prints totals only") \
     X(OPT_KINDS,  show_leak_kinds,       "show-leak-kinds",       5,        0, 15,     SCOPE_REPORT,                   NULL,                "leak kinds shown one by one: definite,indirect,possible,reachable|all|none") \
-    X(OPT_KINDS,  errors_for_leak_kinds, "errors-for-leak-kinds", 3,        0, 15,     SCOPE_REPORT,                   NULL,                "leak kinds counted as errors (for --error-exitcode)") \
+    X(OPT_KINDS,  errors_for_leak_kinds, "errors-for-leak-kinds", 5,        0, 15,     SCOPE_REPORT,                   NULL,                "leak kinds counted as errors (for --error-exitcode)") \
     X(OPT_INT,    error_exitcode,        "error-exitcode",        0,        0, 255,    SCOPE_LAUNCHER,                 NULL,                "exit with this code when errors were found (0: keep the program's own status)") \
     X(OPT_INT,    num_callers,           "num-callers",           24,       1, 64,     SCOPE_RUNTIME | SCOPE_REPORT,   NULL,                "frames recorded and shown per stack") \
     X(OPT_BOOL,   trace_children,        "trace-children",        0,        0, 1,      SCOPE_RUNTIME,                  NULL,                "keep tracing programs started with exec") \

@@ -50,10 +50,14 @@ def test_error_exitcode_without_errors_keeps_program_status(run_sample):
     assert proc.returncode == 0, proc.stderr
 
 
-def test_possible_is_not_an_error_by_default(run_sample):
+def test_leak_errors_default_as_valgrind(run_sample):
+    """valgrind's default --errors-for-leak-kinds, definite,possible: a possibly lost block
+    gates, an indirectly lost one does not (its definite owner does)."""
     proc, report = run_sample("leak_possible", options=("--error-exitcode=42",))
-    assert report["summary"]["errors"] == 0
-    assert proc.returncode == 0, proc.stderr
+    assert report["summary"]["errors"] == 1
+    assert proc.returncode == 42, proc.stderr
+    _, report = run_sample("leak_indirect")
+    assert report["summary"]["errors"] == 1
 
 
 def test_errors_for_leak_kinds(run_sample):
