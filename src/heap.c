@@ -31,6 +31,7 @@ extern void __libc_free(void *ptr);
 #define FREE_PATTERN 0xdd
 /* Sizes above this are the signed result of a bug (malloc(-5)), as valgrind flags them. */
 #define FISHY_SIZE ((size_t)PTRDIFF_MAX)
+#define GLIBC_IS_MMAPPED 2           /* in a chunk's size word */
 /* --guard=auto: each call site's first allocations, then 1 in 2, 4, … 1024; and never more
  * than 1 in AUTO_RATIO of all allocations once AUTO_FREE_START guarded ones were made. */
 #define AUTO_FIRST_PER_SITE 2
@@ -541,6 +542,20 @@ void *heap_alloc(size_t size, size_t align, enum alloc_kind kind)
     return p;
 }
 
+/* Whether calloc's new block is zero already. A chunk glibc mmapped for it is fresh from
+ * the kernel, as glibc's own calloc relies on (a sparse 1 GB calloc touched all of it
+ * otherwise); a glibc asked to perturb fills it with one nonzero byte instead, which its
+ * ends show. A guarded block is zero-filled by guard_alloc. */
+static bool already_zero(const uint8_t *p, size_t size)
+{
+    if (runtime_options.malloc_fill != FILL_OFF || size == 0)
+        return false;
+    if (guard_ready && guard_owns((uintptr_t)p))
+        return true;
+    size_t chunk_size_word = *(const size_t *)(p - BLOCK_REDZONE - sizeof(size_t));
+    return (chunk_size_word & GLIBC_IS_MMAPPED) && p[0] == 0 && p[size - 1] == 0;
+}
+
 void *heap_calloc(size_t count, size_t size)
 {
     size_t total;
@@ -552,6 +567,8 @@ void *heap_calloc(size_t count, size_t size)
     } else {
         p = alloc_checked(total, 0, ALLOC_MALLOC, stacks_capture(runtime_options.num_callers));
         leave();
+        if (p && already_zero(p, total))
+            return p;
     }
     if (p)
         memset(p, 0, total);

@@ -1,0 +1,40 @@
+"""test_calloc_large.py — a large calloc is zero without being written
+(samples/calloc_large.c).
+
+glibc mmaps a chunk that large, and fresh pages are zero: glibc's own calloc skips the
+memset for such a chunk, and so must memtrace's, or a sparse table costs its whole size in
+memory and time. A glibc told to perturb (MALLOC_PERTURB_) fills the chunk with a nonzero
+byte instead; then memtrace must zero it as before.
+"""
+
+import os
+
+import pytest
+
+import e2e_util as u
+
+
+def printed(proc, key):
+    for line in proc.stdout.splitlines():
+        if line.startswith(key + " "):
+            return line.split(" ", 1)[1]
+    raise AssertionError(f"no {key!r} line in:\n{proc.stdout}")
+
+
+def test_large_calloc_is_zero_and_not_made_resident(run_sample):
+    proc, report = run_sample("calloc_large")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "done", proc.stdout
+    assert printed(proc, "zero") == "yes"
+    assert int(printed(proc, "resident")) < 64, proc.stdout    # of the block's 256 MiB
+    assert u.runtime_errors(report) == []
+    assert report["summary"]["errors"] == 0
+
+
+@pytest.mark.parametrize("options", [(), ("--malloc-fill=0xaa",)])
+def test_large_calloc_is_zero_when_glibc_perturbs(run_sample, options):
+    env = dict(os.environ, MALLOC_PERTURB_="77")
+    proc, report = run_sample("calloc_large", options=options, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert printed(proc, "zero") == "yes"
+    assert report["summary"]["errors"] == 0
