@@ -61,11 +61,13 @@ struct page_blocks {
 _Static_assert(STACK_ID_LIMIT <= 1u << HEADER_TID_SHIFT, "a stack id fits a header word");
 
 /* A leaf, its bitmap of header-filed block starts, and the range of its pages that ever
- * held a block (what blocks_for_each reads). */
+ * held a block (what blocks_for_each reads). The leaves made are chained, so that
+ * blocks_for_each reads those instead of the whole root (3 MB, four times at every exit). */
 struct page_leaf {
     struct page_blocks *pages;
     uint64_t *starts;
     uint32_t lo, hi;
+    struct page_leaf *made_before;
 };
 
 /* A thread's share of the counts, and the lock its table changes run under. Threads take
@@ -102,6 +104,7 @@ static struct shard shards[SHARD_COUNT];
 static struct region_lock region_locks[SHARD_COUNT];
 static struct page_leaf *root;    /* ROOT_ENTRIES leaves, from the pool: touched where used */
 static struct spinlock leaf_lock;
+static struct page_leaf *last_made;  /* chain of the leaves made, under leaf_lock */
 static unsigned next_shard;
 static __thread struct shard *thread_shard __attribute__((tls_model("initial-exec")));
 
@@ -217,6 +220,7 @@ bool blocks_init(struct pool *pool)
 {
     block_pool = pool;
     by_slot.span = 0;
+    last_made = NULL;
     root = pool_alloc(pool, ROOT_ENTRIES * sizeof *root);
     return root != NULL;
 }
@@ -268,6 +272,8 @@ static struct page_leaf *leaf_of(uintptr_t page, bool create)
         if (starts) {
             root[r].starts = starts;
             root[r].lo = LEAF_PAGES;
+            root[r].made_before = last_made;
+            last_made = &root[r];
             __atomic_store_n(&root[r].pages, pages, __ATOMIC_RELEASE);
         } else {
             pool_free(block_pool, pages);
@@ -557,9 +563,9 @@ static void for_each_started(const struct page_leaf *leaf, uintptr_t page,
 
 void blocks_for_each(void (*fn)(const struct block *block, void *ctx), void *ctx)
 {
-    for (uintptr_t r = 0; r < ROOT_ENTRIES; r++) {
-        const struct page_leaf *leaf = &root[r];
-        for (uint32_t p = leaf->lo; leaf->pages && p < leaf->hi; p++) {
+    for (const struct page_leaf *leaf = last_made; leaf; leaf = leaf->made_before) {
+        uintptr_t r = (uintptr_t)(leaf - root);
+        for (uint32_t p = leaf->lo; p < leaf->hi; p++) {
             const struct page_blocks *pg = &leaf->pages[p];
             for (uint32_t i = 0; pg->slots && i < pg->capacity; i++) {
                 if (!pg->slots[i].meta)

@@ -1,8 +1,9 @@
 /* test_tables.c — the block table (insert, find, release, double release, remove with
  * backward shift, growth, iteration, threads; blocks filed by a header word in their
- * redzone, and a damaged word; guarded blocks filed by slot) and the stack table (one record per
- * distinct stack however often it is interned, distinct stacks apart, concurrent interning
- * of the same stacks agrees on the ids). */
+ * redzone, and a damaged word; guarded blocks filed by slot; blocks in distant leaves
+ * listed) and the stack table (one record per distinct stack however often it is
+ * interned, distinct stacks apart, concurrent interning of the same stacks agrees on the
+ * ids). */
 #include "check.h"
 #include "blocks.h"
 #include "stacks.h"
@@ -288,6 +289,22 @@ static void test_stacks_threads(void)
     CHECK(again == 20000 && distinct == 20000);
 }
 
+/* Blocks in leaves far apart (a leaf maps 1 GiB) are all listed. */
+static void test_listed_across_leaves(void)
+{
+    const uintptr_t addrs[] = {0x3000, 0x40003000, 0x123400003000, 0x7e0000003000};
+    const size_t n = sizeof addrs / sizeof addrs[0];
+    size_t before = 0, after = 0;
+    struct block out;
+    blocks_for_each(count_live, &before);
+    for (size_t i = 0; i < n; i++)
+        CHECK(blocks_insert(&(struct block){.addr = addrs[i], .size = 8}));
+    blocks_for_each(count_live, &after);
+    CHECK(after == before + n);
+    for (size_t i = 0; i < n; i++)
+        CHECK(blocks_release(addrs[i], &out));
+}
+
 /* Guarded blocks go by slot: found at their start only, one per slot, listed, and taken
  * out; filing them costs no page table (the pool's bytes in use stay as they were). */
 static void test_filed_by_slot(void)
@@ -330,6 +347,7 @@ int main(void)
     test_header_filed();
     test_header_filed_race();
     test_filed_by_slot();
+    test_listed_across_leaves();
     test_stack_dedup();
     test_narrow_frames();
     test_stacks_threads();
