@@ -32,6 +32,9 @@ extern void __libc_free(void *ptr);
 /* Sizes above this are the signed result of a bug (malloc(-5)), as valgrind flags them. */
 #define FISHY_SIZE ((size_t)PTRDIFF_MAX)
 #define GLIBC_IS_MMAPPED 2           /* in a chunk's size word */
+/* The most of a head redzone that holds a canary: an alignment of 2 MiB makes a 2 MiB
+ * head, which filled was 2 MiB written (and made resident) per allocation. */
+#define HEAD_CANARY_MAX 256
 /* --guard=auto: each call site's first allocations, then 1 in 2, 4, … 1024; and never more
  * than 1 in AUTO_RATIO of all allocations once AUTO_FREE_START guarded ones were made. */
 #define AUTO_FIRST_PER_SITE 2
@@ -156,10 +159,17 @@ static size_t head_size(const struct block *b)
     return b->head_shift ? (size_t)1 << b->head_shift : 0;
 }
 
-/* The head redzone's canary: all of it but the block table's header word. */
+/* Where the canary before a block at addr with a head redzone of `head` bytes starts: all
+ * of the redzone but the block table's header word, and at most HEAD_CANARY_MAX bytes. */
+static uintptr_t canary_start(uintptr_t addr, size_t head)
+{
+    size_t span = head > BLOCK_HEADER_SIZE ? head - BLOCK_HEADER_SIZE : 0;
+    return addr - (span < HEAD_CANARY_MAX ? span : HEAD_CANARY_MAX);
+}
+
 static uintptr_t head_canary_start(const struct block *b)
 {
-    return b->addr - head_size(b) + BLOCK_HEADER_SIZE;
+    return canary_start(b->addr, head_size(b));
 }
 
 /* Reports the overwritten redzone bytes of b nearest it (0: intact), found while `stack`
@@ -305,7 +315,7 @@ static void *alloc_redzoned(size_t size, size_t align, uint8_t *head_shift)
                               : __libc_malloc(head + size + BLOCK_REDZONE);
     if (!raw)
         return NULL;
-    fill_canary((uintptr_t)raw, (uintptr_t)raw + head);
+    fill_canary(canary_start((uintptr_t)raw + head, head), (uintptr_t)raw + head);
     fill_canary((uintptr_t)raw + head + size, (uintptr_t)raw + head + size + BLOCK_REDZONE);
     return raw + head;
 }
@@ -407,7 +417,7 @@ static void check_quarantined(const struct block *b, struct quarantine_place pla
     check_free_pattern(b);
     uintptr_t bad_before = quarantine_tag_damage(b, place);
     if (!bad_before)
-        bad_before = find_bad_canary(b->addr - head_size(b), b->addr - QUARANTINE_TAG_SIZE, true);
+        bad_before = find_bad_canary(head_canary_start(b), b->addr - QUARANTINE_TAG_SIZE, true);
     uintptr_t bad_after = tail_damage(b);
     if (bad_before | bad_after)
         report_redzone_writes(b, b->free_stack, bad_before, bad_after);

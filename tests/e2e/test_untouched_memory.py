@@ -1,10 +1,12 @@
-"""test_calloc_large.py — a large calloc is zero without being written
-(samples/calloc_large.c).
+"""test_untouched_memory.py — memory the program never touches stays untouched under
+memtrace: what it costs natively in memory and time, it costs under memtrace.
 
-glibc mmaps a chunk that large, and fresh pages are zero: glibc's own calloc skips the
-memset for such a chunk, and so must memtrace's, or a sparse table costs its whole size in
-memory and time. A glibc told to perturb (MALLOC_PERTURB_) fills the chunk with a nonzero
-byte instead; then memtrace must zero it as before.
+- A large calloc (samples/calloc_large.c): glibc mmaps a chunk that large, and fresh pages
+  are zero; glibc's own calloc skips the memset for such a chunk, and so must memtrace's, or
+  a sparse table costs its whole size. A glibc told to perturb (MALLOC_PERTURB_) fills the
+  chunk with a nonzero byte instead; then memtrace must zero it as before.
+- Blocks aligned to 2 MiB (samples/aligned_huge.c): the head redzone grows to the
+  alignment, and only its last bytes before the block may be written (the canary).
 """
 
 import os
@@ -37,4 +39,12 @@ def test_large_calloc_is_zero_when_glibc_perturbs(run_sample, options):
     proc, report = run_sample("calloc_large", options=options, env=env)
     assert proc.returncode == 0, proc.stderr
     assert printed(proc, "zero") == "yes"
+    assert report["summary"]["errors"] == 0
+
+
+def test_huge_alignment_slack_is_not_written(run_sample):
+    proc, report = run_sample("aligned_huge")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "done", proc.stdout
+    assert int(printed(proc, "resident")) < 32, proc.stdout    # 64 blocks x 2 MiB if written
     assert report["summary"]["errors"] == 0
