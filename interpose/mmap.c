@@ -15,19 +15,19 @@
 #include "runtime.h"
 #include "stacks.h"
 
-static void record_mapping(void *p, size_t len, int prot)
+static void record_mapping(void *p, size_t len, int prot, bool replaces)
 {
     if (p == MAP_FAILED || !runtime_ensure_ready() || runtime_thread.busy)
         return;
     runtime_thread.busy = 1;
-    mappings_add((uintptr_t)p, len, prot, stacks_capture(runtime_options.num_callers));
+    mappings_add((uintptr_t)p, len, prot, stacks_capture(runtime_options.num_callers), replaces);
     runtime_thread.busy = 0;
 }
 
 MEMTRACE_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)
 {
     void *p = os_mmap(addr, len, prot, flags, fd, offset);
-    record_mapping(p, len, prot);
+    record_mapping(p, len, prot, (flags & MAP_FIXED) != 0);
     return p;
 }
 
@@ -72,7 +72,7 @@ MEMTRACE_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flag
     void *p = (void *)syscall(SYS_mremap, old, old_len, new_len, flags, wanted);
     if (p != MAP_FAILED && runtime_tables_ready()) {
         mappings_remove((uintptr_t)old, old_len);
-        record_mapping(p, new_len, PROT_READ | PROT_WRITE);
+        record_mapping(p, new_len, PROT_READ | PROT_WRITE, (flags & MREMAP_FIXED) != 0);
     }
     return p;
 }

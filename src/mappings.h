@@ -2,7 +2,8 @@
  * mappings, which bypass the interposed mmap). The leak scan treats the writable ones as
  * roots, as valgrind does: programs keep heap pointers in their own mappings (CPython's
  * object arenas, custom allocators). Regions still mapped at exit are listed in the
- * report as information. One lock; the table lives in the runtime pool. */
+ * report as information. One lock; the table lives in the runtime pool, indexed by start
+ * address. */
 #ifndef MEMTRACE_MAPPINGS_H
 #define MEMTRACE_MAPPINGS_H
 
@@ -19,7 +20,8 @@ struct mapping {
 };
 
 bool mappings_init(struct pool *pool);
-void mappings_add(uintptr_t start, size_t len, int prot, uint32_t stack);
+/* `replaces`: a MAP_FIXED mapping, which takes the place of whatever was mapped there. */
+void mappings_add(uintptr_t start, size_t len, int prot, uint32_t stack, bool replaces);
 /* Forgets [start, start+len), splitting regions that straddle it. */
 void mappings_remove(uintptr_t start, size_t len);
 void mappings_protect(uintptr_t start, size_t len, int prot);
