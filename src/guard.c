@@ -340,6 +340,12 @@ bool guard_owns(uintptr_t addr)
     return base && addr - base < g.total;
 }
 
+bool guard_overlaps(uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t base = __atomic_load_n(&g.base, __ATOMIC_ACQUIRE);
+    return base && lo < base + g.total && base < hi;
+}
+
 void *guard_alloc(size_t size, size_t align, uint32_t alloc_stack, int alloc_kind, pid_t tid)
 {
     size_t slot;

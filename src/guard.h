@@ -89,6 +89,8 @@ enum guard_free_result guard_free(void *ptr, int free_kind, uint32_t free_stack,
 
 /* Is addr inside the reservation? Lock-free. */
 bool guard_owns(uintptr_t addr);
+/* Does [lo, hi) reach into it? Lock-free. */
+bool guard_overlaps(uintptr_t lo, uintptr_t hi);
 /* For a faulting address: the nearest block and what the access means. False only when
  * addr is not in the pool. No lock waited on: async-signal-safe. */
 bool guard_describe(uintptr_t addr, struct guard_info *info);

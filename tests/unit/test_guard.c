@@ -58,6 +58,21 @@ static bool all_zero(const char *p, size_t n)
  * Placement, describe, canary, frees, quarantine, budget
  * -------------------------------------------------------------------------------- */
 
+/* The reservation's extent: its first guard page to its last one, nothing around it. */
+static void test_extent(void)
+{
+    uintptr_t first;
+    size_t stride, count;
+    CHECK(guard_init(&pool, 16, 4096));
+    guard_layout(&first, &stride, &count);
+    uintptr_t base = first - page, end = first + stride * count;
+    CHECK(count == 16 && stride == 2 * page);
+    CHECK(guard_owns(base) && guard_owns(end - 1) && !guard_owns(base - 1) && !guard_owns(end));
+    CHECK(guard_overlaps(base - page, base + 1) && guard_overlaps(end - 1, end + page));
+    CHECK(guard_overlaps(base - page, end + page));
+    CHECK(!guard_overlaps(base - page, base) && !guard_overlaps(end, end + (1ul << 40)));
+}
+
 static void test_placement(void)
 {
     struct guard_info info;
@@ -714,6 +729,7 @@ int main(int argc, char **argv)
     if (!mkdtemp(log_dir))
         return 2;
 
+    test_extent();
     test_placement();
     test_describe();
     test_underflow_side();
