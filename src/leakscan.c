@@ -29,6 +29,7 @@ struct scan_block {
 
 struct range {
     uintptr_t lo, hi;
+    bool shared;                     /* a readable mapping's: MAP_SHARED */
 };
 
 /* The blocks starting in one page, blocks[first, first + count): a pointer's page leads
@@ -55,6 +56,7 @@ struct scan {
     struct range *roots;
     size_t nroots, roots_cap;
     struct range loader;             /* ld.so's text: what it allocates is its own business */
+    int pagemap_fd;                  /* /proc/self/pagemap, or -1: read every page */
     const struct scan_caller *caller;
 };
 
@@ -295,11 +297,44 @@ static void scan_words(struct scan *s, uintptr_t lo, uintptr_t hi, bool from_def
     }
 }
 
+/* As scan_words, but large private spans skip the pages the process never touched (in
+ * /proc/self/pagemap neither present nor swapped out): they read as zeros, and reading
+ * them cost a page fault each (an 8 GiB read-write reservation, barely used, took 2.9 s).
+ * A shared mapping's page may be written back to its file and dropped: read whole. */
+#define PAGEMAP_MIN_SPAN (1ul << 20)
+#define PAGEMAP_BATCH 512
+#define PAGEMAP_PRESENT_OR_SWAPPED (3ull << 62)
+static void scan_touched_words(struct scan *s, uintptr_t lo, uintptr_t hi, bool from_definite,
+                               bool shared)
+{
+    uint64_t entries[PAGEMAP_BATCH];
+    if (shared || s->pagemap_fd < 0 || hi - lo < PAGEMAP_MIN_SPAN || (lo & (sizeof(uintptr_t) - 1))) {
+        scan_words(s, lo, hi, from_definite);
+        return;
+    }
+    for (uintptr_t page = lo >> SCAN_PAGE_SHIFT; lo < hi;) {
+        size_t n = ((hi - 1) >> SCAN_PAGE_SHIFT) - page + 1;
+        n = n < PAGEMAP_BATCH ? n : PAGEMAP_BATCH;
+        if (pread(s->pagemap_fd, entries, n * sizeof *entries, (off_t)(page * sizeof *entries)) !=
+            (ssize_t)(n * sizeof *entries)) {
+            scan_words(s, lo, hi, from_definite);
+            return;
+        }
+        for (size_t i = 0; i < n; i++, page++) {
+            uintptr_t end = (page + 1) << SCAN_PAGE_SHIFT;
+            end = end < hi ? end : hi;
+            if (entries[i] & PAGEMAP_PRESENT_OR_SWAPPED)
+                scan_words(s, lo, end, from_definite);
+            lo = end;
+        }
+    }
+}
+
 static void drain_marks(struct scan *s)
 {
     while (s->nmarks > 0) {
         const struct scan_block *b = &s->blocks[s->marks[--s->nmarks]];
-        scan_words(s, b->addr, b->addr + b->size, b->state == REACHABLE);
+        scan_touched_words(s, b->addr, b->addr + b->size, b->state == REACHABLE, false);
     }
 }
 
@@ -344,7 +379,7 @@ static bool read_maps(struct scan *s)
         uintptr_t hi = os_parse_hex(&p);
         p++;
         if (*p == 'r')
-            s->readable[s->nreadable++] = (struct range){lo, hi};
+            s->readable[s->nreadable++] = (struct range){lo, hi, p[3] == 's'};
         while (*p && *p != '\n')
             p++;
         if (*p)
@@ -383,7 +418,7 @@ static void add_root(struct scan *s, uintptr_t lo, uintptr_t hi)
         s->roots = bigger;
         s->roots_cap = cap;
     }
-    s->roots[s->nroots++] = (struct range){lo, hi};
+    s->roots[s->nroots++] = (struct range){lo, hi, false};
 }
 
 static int add_module_roots(struct dl_phdr_info *info, size_t size, void *ctx)
@@ -395,7 +430,7 @@ static int add_module_roots(struct dl_phdr_info *info, size_t size, void *ctx)
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
         if (is_loader && ph->p_type == PT_LOAD && (ph->p_flags & PF_X))
-            s->loader = (struct range){lo, lo + ph->p_memsz};
+            s->loader = (struct range){lo, lo + ph->p_memsz, false};
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
             continue;
         if (lo >= s->caller->self_lo && lo < s->caller->self_hi)
@@ -426,7 +461,7 @@ static void scan_root(struct scan *s, uintptr_t lo, uintptr_t hi)
             continue;
         }
         uintptr_t end = m->hi < hi ? m->hi : hi;
-        scan_words(s, lo, end, true);
+        scan_touched_words(s, lo, end, true, m->shared);
         drain_marks(s);
         lo = end;
     }
@@ -546,7 +581,8 @@ static void write_loss_records(struct scan *s, struct heap_totals *totals)
 
 void leakscan_run(struct pool *pool, const struct scan_caller *caller, struct heap_totals *totals)
 {
-    struct scan s = {.pool = pool, .caller = caller, .clique = NO_CLIQUE};
+    struct scan s = {.pool = pool, .caller = caller, .clique = NO_CLIQUE,
+                     .pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)};
     struct thread_snapshot *threads = pool_alloc(pool, MAX_THREADS * sizeof *threads);
     size_t nthreads = 0;
 
@@ -581,4 +617,6 @@ void leakscan_run(struct pool *pool, const struct scan_caller *caller, struct he
     blocks_unlock_all();
     quarantine_unlock_all();
     threads_resume_others();
+    if (s.pagemap_fd >= 0)
+        close(s.pagemap_fd);
 }

@@ -7,6 +7,8 @@ memtrace: what it costs natively in memory and time, it costs under memtrace.
   chunk with a nonzero byte instead; then memtrace must zero it as before.
 - Blocks aligned to 2 MiB (samples/aligned_huge.c): the head redzone grows to the
   alignment, and only its last bytes before the block may be written (the canary).
+- The leak scan over a huge, barely touched reservation and block (samples/sparse_roots.c)
+  passes over the untouched pages, yet finds the pointers on the touched ones.
 """
 
 import os
@@ -48,3 +50,18 @@ def test_huge_alignment_slack_is_not_written(run_sample):
     assert proc.stdout.splitlines()[-1] == "done", proc.stdout
     assert int(printed(proc, "resident")) < 32, proc.stdout    # 64 blocks x 2 MiB if written
     assert report["summary"]["errors"] == 0
+
+
+def test_leak_scan_finds_pointers_in_sparse_regions(run_sample, marker):
+    proc, report = run_sample("sparse_roots", options=("--show-leak-kinds=all",))
+    assert proc.returncode == 0, proc.stderr
+    for tag, size in [("reachable through the reservation", 40),
+                      ("reachable table", 1 << 30), ("reachable through the table", 56)]:
+        src, line = marker("sparse_roots", tag)
+        rec = u.record_at(report, "reachable", src, line)
+        assert (rec["bytes"], rec["blocks"]) == (size, 1), tag
+    src, line = marker("sparse_roots", "leak definite")
+    rec = u.record_at(report, "definite", src, line)
+    assert (rec["bytes"], rec["blocks"]) == (24, 1)
+    s = report["summary"]
+    assert (s["leaked_bytes"]["definite"], s["leaked_blocks"]["definite"]) == (24, 1)
