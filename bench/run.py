@@ -72,6 +72,25 @@ TOOL_LABELS = {
     "heaptrack": "heaptrack",
     "asan": "libasan preload",
 }
+# The breakdown section: what each part of memtrace's default mode costs, cumulatively, on
+# the single-threaded workloads. The shim rows are bench/holdshim.c, which does only what any
+# checker with memtrace's block layout must do; "shim" gives its HOLDSHIM_BYTES. 4 MiB is what
+# memtrace's quarantine holds for one thread by default (--quarantine-size=32 MB, 8 shards).
+SHIM_HOLD_BYTES = 4 << 20
+# (key, label, how to run it, the step it adds to)
+BREAKDOWN_STEPS = [
+    ("shim-layout", "shim: 16-byte head and tail on every block, nothing else", {"shim": 0}, None),
+    ("mt-bare", "memtrace `--quarantine-size=0 --guard=none --num-callers=1`",
+     {"opts": ["--quarantine-size=0", "--guard=none", "--num-callers=1"]}, "shim-layout"),
+    ("mt-stacks", "memtrace `--quarantine-size=0 --guard=none` (+ full stacks)",
+     {"opts": ["--quarantine-size=0", "--guard=none"]}, "mt-bare"),
+    ("mt-guards", "memtrace `--quarantine-size=0` (+ guard pages)", {"opts": ["--quarantine-size=0"]},
+     "mt-stacks"),
+    ("mt-default", "memtrace default (+ quarantine)", {"opts": []}, "mt-guards"),
+    ("shim-fifo", "shim + a 4 MiB FIFO of freed blocks, unchecked (any quarantine's share)",
+     {"shim": SHIM_HOLD_BYTES}, "shim-layout"),
+]
+
 WORKLOADS = ["python3", "sqlite3", "perl", "mt-2", "mt-8"]
 # Per-run time limit: TIMEOUT_BASE + TIMEOUT_FACTOR x the native time (valgrind gets more).
 TIMEOUT_BASE = {"quick": 5, "full": 30}
@@ -412,8 +431,9 @@ def symbolize_source(functions, sites):
 
 
 class Workload:
-    def __init__(self, name, argv, env=None, stdin=None, note=""):
+    def __init__(self, name, argv, env=None, stdin=None, note="", threads=1):
         self.name, self.argv, self.env, self.stdin, self.note = name, argv, env or {}, stdin, note
+        self.threads = threads
 
 
 def make_workloads(names, sizes, workdir, mtalloc):
@@ -445,7 +465,7 @@ def make_workloads(names, sizes, workdir, mtalloc):
             per_thread = max(1, sizes["mt_ops"] // threads)
             wls.append(Workload(name, [mtalloc, str(threads), str(per_thread)],
                                 note="bench/mtalloc.c, %d threads x %d allocs, 1/4 freed by the "
-                                     "next thread" % (threads, per_thread)))
+                                     "next thread" % (threads, per_thread), threads=threads))
         else:
             raise SystemExit("unknown workload %r (have: %s)" % (name, ", ".join(WORKLOADS)))
     return wls
@@ -612,6 +632,84 @@ def measure_workloads(wls, tools, runs, ctx, results):
                     wl.name, it + 1, runs, tool, p.wall, p.wall / nat.wall,
                     p.rss_kb / max(1, nat.rss_kb),
                     ("  (report %.2f s)" % run["report_wall"]) if "report_wall" in run else ""))
+
+
+def breakdown_invocation(step, wl, ctx):
+    env = base_env()
+    env.update(wl.env)
+    if "shim" in step:
+        env["LD_PRELOAD"] = ctx["holdshim"]
+        env["HOLDSHIM_BYTES"] = str(step["shim"])
+        return Invocation(wl.argv, env)
+    wd = ctx["workdir"]
+    opts = ["--log-file=/dev/null", "--event-log=" + os.path.join(wd, "ev-breakdown.%p.log")]
+    return Invocation([ctx["memtrace"]] + opts + step["opts"] + wl.argv, env, None,
+                      [os.path.join(wd, "ev-breakdown.*.log")])
+
+
+def measure_breakdown(wls, runs, ctx, results):
+    """Each round runs the workload natively and then under every step of BREAKDOWN_STEPS;
+    a step's ratio is its wall time over that round's native run. A run whose output
+    differs from the native one fails its step."""
+    bd = results.setdefault("breakdown", {})
+    for wl in wls:
+        res = bd.setdefault(wl.name, {})
+        ref = run_proc(wl.argv, dict(base_env(), **wl.env), ctx["workdir"], wl.stdin, timeout=600)
+        if ref.exit_code != 0:
+            continue
+        limit = TIMEOUT_BASE[ctx["mode"]] + DEFAULT_TIMEOUT_FACTOR * ref.wall
+        for it in range(runs):
+            nat = run_proc(wl.argv, dict(base_env(), **wl.env), ctx["workdir"], wl.stdin, timeout=limit)
+            for key, _, step, _ in BREAKDOWN_STEPS:
+                if step.get("shim") and wl.threads > 1:
+                    continue             # one global FIFO is no model of per-thread quarantines
+                cell = res.setdefault(key, {"ratios": [], "failure": None})
+                if cell["failure"]:
+                    continue
+                inv = breakdown_invocation(step, wl, ctx)
+                p = run_proc(inv.argv, inv.env, ctx["workdir"], wl.stdin, timeout=limit)
+                cleanup(inv)
+                if p.timed_out or p.exit_code != 0 or p.stdout != ref.stdout:
+                    cell["failure"] = "%s: %s" % (p.how(), first_lines(p.stderr))
+                    continue
+                cell["ratios"].append(p.wall / nat.wall)
+            log("[breakdown %s %d/%d] %s" % (wl.name, it + 1, runs, ", ".join(
+                "%s %.2f" % (k, c["ratios"][-1]) for k, c in res.items() if c["ratios"])))
+
+
+def render_breakdown(bd):
+    names = [n for n in bd if bd[n]]
+    L = ["## Where the time goes: memtrace's parts, one at a time", ""]
+    L.append("Wall-time ratio to native (median of paired runs; memtrace rows include the "
+             "launcher's report and the exit-time leak check), and in brackets what the row adds "
+             "to the one it builds on: the memtrace rows each add one part, the first of them to "
+             "the shim's layout row. The shim is bench/holdshim.c: only the block layout of "
+             "memtrace's redzoned blocks, then also a quarantine that checks nothing and holds "
+             "what memtrace's holds for one thread. Its last row is what holding freed memory "
+             "back costs any checker; the quarantine row above it is that plus memtrace's checks. "
+             "The shim's FIFO is one list behind one lock, no model of memtrace's per-thread "
+             "quarantine: it runs on the single-threaded workloads only (—).")
+    L.append("")
+    L.append("| step | " + " | ".join(names) + " |")
+    L.append("|" + "---|" * (1 + len(names)))
+    for key, label, _, base_key in BREAKDOWN_STEPS:
+        row = "| %s |" % label
+        for n in names:
+            cell, base = bd[n].get(key), bd[n].get(base_key) if base_key else None
+            if not cell or cell["failure"] or not cell["ratios"]:
+                row += " %s |" % ("failed" if cell and cell["failure"] else "—")
+                continue
+            r = statistics.median(cell["ratios"])
+            b = statistics.median(base["ratios"]) if base and base["ratios"] else 1.0
+            row += " %s (%+.2f) |" % (fmt_ratio(r), r - b)
+        L.append(row)
+    L.append("")
+    fails = ["- %s, %s: %s" % (n, k, c["failure"]) for n in names for k, c in bd[n].items() if c["failure"]]
+    if fails:
+        L.append("Failures:")
+        L.extend(fails)
+        L.append("")
+    return L
 
 
 def leak_exit(tool, p):
@@ -1036,6 +1134,9 @@ def render(results, tools, args, started, elapsed):
                 L.append(row)
             L.append("")
 
+    if results.get("breakdown"):
+        L.extend(render_breakdown(results["breakdown"]))
+
     if "micro" in results or "primitives" in results:
         L.append("## Primitives")
         L.append("")
@@ -1268,7 +1369,7 @@ def main():
                     help="memtrace build directory with memtrace and libmemtrace.so (default: %(default)s)")
     ap.add_argument("--runs", type=int, default=None, help="runs per cell (quick: 1, full: 5)")
     ap.add_argument("--skip", default="", help="comma list of sections to skip: "
-                    "workloads,micro,scaling,primitives,leakscan,symbolize,profile")
+                    "workloads,breakdown,micro,scaling,primitives,leakscan,symbolize,profile")
     ap.add_argument("--profile", choices=["auto", "yes", "no"], default="auto",
                     help="perf profile of python3 under memtrace (auto: full mode, when perf works)")
     ap.add_argument("--install-deps", action="store_true",
@@ -1319,6 +1420,8 @@ def main():
         for name in ("spawn", "mtalloc", "micro", "leakscan"):
             ctx[name] = os.path.join(workdir, name)
             compile_c(os.path.join(BENCH, name + ".c"), ctx[name])
+        ctx["holdshim"] = os.path.join(workdir, "holdshim.so")
+        compile_c(os.path.join(BENCH, "holdshim.c"), ctx["holdshim"], ["-shared", "-fPIC", "-fno-builtin"])
         SPAWN["exe"] = ctx["spawn"]
 
         timing = results["meta"]["section_s"] = {}
@@ -1345,6 +1448,7 @@ def main():
         else:
             wls = make_workloads([w for w in wl_names if w == "python3"], sizes, workdir, ctx["mtalloc"])
         section("workloads", measure_workloads, wls, tools, runs, ctx, results)
+        section("breakdown", measure_breakdown, wls, runs, ctx, results)
         section("micro", measure_micro, tools, runs, sizes, ctx, results)
         section("scaling", measure_scaling, tools, runs, sizes, ctx, results)
         section("primitives", measure_primitives, runs, sizes, ctx, results)
