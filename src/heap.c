@@ -489,6 +489,10 @@ static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
         return;
     }
     check_redzones(&b, stack);
+    if (runtime_options.quarantine_size == 0) {   /* it would leave at once, checked for nothing */
+        release_redzoned(&b);
+        return;
+    }
     /* Out of the table lock (a fork meanwhile leaves the child a block that is in neither
      * the table nor the quarantine: unchecked, not misreported); before the push, since
      * another thread's eviction may check the pattern at once. */

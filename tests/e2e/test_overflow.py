@@ -312,13 +312,15 @@ def test_guard_none(run_sample, marker):
 
 
 # Unguarded blocks carry 16 bytes of canary on each side (docs/corruption.md): a 1-byte
-# write past either end is found when the block is freed.
+# write past either end is found when the block is freed, also without a quarantine (the
+# block then goes straight back to glibc).
 REDZONE_CASES = [c for c in cases(op="write") if c.endswith("_1")]
 
 
+@pytest.mark.parametrize("quarantine", [(), ("--quarantine-size=0",)], ids=["quarantine", "no-quarantine"])
 @pytest.mark.parametrize("name", REDZONE_CASES)
-def test_redzone_write_found_at_free(run_sample, marker, name):
-    proc, report = run_sample(SAMPLE, name, options=("--guard=none",))
+def test_redzone_write_found_at_free(run_sample, marker, name, quarantine):
+    proc, report = run_sample(SAMPLE, name, options=("--guard=none",) + quarantine)
     kind = "heap-underflow" if "underflow" in name else "heap-overflow"
     assert_found_at_free(proc, report, marker(SAMPLE, "free")[0], name, kind)
 
