@@ -4,22 +4,18 @@
  * Every block gets a 16-byte head (its size and head length) and a 16-byte tail, as
  * memtrace's redzoned blocks do, and nothing is checked, recorded or unwound. With
  * HOLDSHIM_BYTES=N, freed blocks wait in a FIFO until N bytes (counted as memtrace's
- * quarantine counts them) are held, then go back to glibc oldest first: a quarantine
- * without checks. realloc moves blocks up to 64 KiB and resizes bigger ones in glibc, as
- * memtrace does. */
+ * quarantine counts them) are held, then go back to the allocator oldest first: a
+ * quarantine without checks. realloc moves blocks up to 64 KiB and resizes bigger ones in
+ * place, as memtrace does. The allocator underneath is the next in the link chain: glibc,
+ * or another one preloaded after the shim (the bench's jemalloc rows). */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t count, size_t size);
-extern void *__libc_memalign(size_t align, size_t size);
-extern void *__libc_realloc(void *ptr, size_t size);
-extern void __libc_free(void *ptr);
 
 #define HEAD 16
 #define TAIL 16
@@ -40,6 +36,56 @@ static struct {
     void *raw[1u << RING_ORDER];
     size_t held[1u << RING_ORDER];
 } fifo;
+
+static struct {
+    void *(*malloc)(size_t);
+    void *(*calloc)(size_t, size_t);
+    void *(*memalign)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void (*free)(void *);
+} next;
+
+/* dlsym may allocate before the allocator underneath is known: from here, never freed. */
+static char bootstrap[1 << 16];
+static size_t bootstrap_used;
+
+static void find_next(void)
+{
+    next.calloc = dlsym(RTLD_NEXT, "calloc");
+    next.memalign = dlsym(RTLD_NEXT, "memalign");
+    next.realloc = dlsym(RTLD_NEXT, "realloc");
+    next.free = dlsym(RTLD_NEXT, "free");
+    next.malloc = dlsym(RTLD_NEXT, "malloc");
+}
+
+/* Whether the allocator underneath is known (a call from inside dlsym finds it is not). */
+static int have_next(void)
+{
+    static int finding;
+    if (!next.malloc && !finding) {
+        finding = 1;
+        find_next();
+        finding = 0;
+    }
+    return next.malloc != NULL;
+}
+
+static void *next_malloc(size_t size)
+{
+    if (have_next())
+        return next.malloc(size);
+    size = (size + 15) & ~(size_t)15;
+    if (size > sizeof bootstrap - bootstrap_used)
+        return NULL;
+    bootstrap_used += size;
+    return bootstrap + bootstrap_used - size;
+}
+
+static void next_free(void *raw)
+{
+    if ((char *)raw < bootstrap || (char *)raw >= bootstrap + sizeof bootstrap)
+        next.free(raw);
+}
 
 static struct header *header_of(void *p)
 {
@@ -63,7 +109,11 @@ static void *alloc(size_t size, size_t align)
         errno = ENOMEM;
         return NULL;
     }
-    char *raw = align > 16 ? __libc_memalign(align, head + size + TAIL) : __libc_malloc(head + size + TAIL);
+    char *raw;
+    if (align <= 16)
+        raw = next_malloc(head + size + TAIL);
+    else
+        raw = have_next() ? next.memalign(align, head + size + TAIL) : NULL;
     return finish(raw, head, size);
 }
 
@@ -98,7 +148,7 @@ static void hold(void *raw, size_t held)
     void *leaving[64];
     int n = 0;
     if (hold_budget() == 0) {
-        __libc_free(raw);
+        next_free(raw);
         return;
     }
     lock();
@@ -115,7 +165,7 @@ static void hold(void *raw, size_t held)
     }
     unlock();
     for (int i = 0; i < n; i++)
-        __libc_free(leaving[i]);
+        next_free(leaving[i]);
 }
 
 void *malloc(size_t size)
@@ -144,7 +194,9 @@ void *calloc(size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return finish(__libc_calloc(1, HEAD + total + TAIL), HEAD, total);
+    if (!next.calloc)
+        return finish(next_malloc(HEAD + total + TAIL), HEAD, total);   /* bootstrap: zero */
+    return finish(next.calloc(1, HEAD + total + TAIL), HEAD, total);
 }
 
 void *realloc(void *p, size_t size)
@@ -153,7 +205,7 @@ void *realloc(void *p, size_t size)
         return malloc(size);
     struct header *h = header_of(p);
     if (h->size > RESIZE_IN_PLACE_ABOVE && h->head == HEAD && size <= SIZE_MAX / 2)
-        return finish(__libc_realloc((char *)p - HEAD, HEAD + size + TAIL), HEAD, size);
+        return finish(next.realloc((char *)p - HEAD, HEAD + size + TAIL), HEAD, size);
     void *q = malloc(size);
     if (q) {
         memcpy(q, p, h->size < size ? h->size : size);

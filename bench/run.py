@@ -33,8 +33,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(REPO, "bench")
 PYTHON = "/usr/bin/python3"          # Debian's python3: the workload, not whatever runs us
 ASAN_LIB = "/usr/lib/x86_64-linux-gnu/libasan.so.8"
+JEMALLOC_LIB = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"   # only under the breakdown's shim
 BENCH_PACKAGES = ["python3", "gcc", "libc6-dev", "perl", "sqlite3", "valgrind", "heaptrack",
-                  "libasan8"]
+                  "libasan8", "libjemalloc2"]
 OPTIONAL_PACKAGES = ["linux-perf"]
 
 # Input sizes. Full: each native run takes about 0.5-1 s on a 2-core VM; quick: ~0.1 s.
@@ -89,6 +90,12 @@ BREAKDOWN_STEPS = [
     ("mt-default", "memtrace default (+ quarantine)", {"opts": []}, "mt-guards"),
     ("shim-fifo", "shim + a 4 MiB FIFO of freed blocks, unchecked (any quarantine's share)",
      {"shim": SHIM_HOLD_BYTES}, "shim-layout"),
+    # The same two over a size-class allocator instead of glibc: how much of a quarantine's
+    # cost is glibc's way of reusing chunks that come back late.
+    ("je-layout", "shim over jemalloc instead of glibc, layout only", {"shim": 0, "under": JEMALLOC_LIB},
+     None),
+    ("je-fifo", "shim over jemalloc + the 4 MiB FIFO", {"shim": SHIM_HOLD_BYTES, "under": JEMALLOC_LIB},
+     "je-layout"),
 ]
 
 WORKLOADS = ["python3", "sqlite3", "perl", "mt-2", "mt-8"]
@@ -638,7 +645,7 @@ def breakdown_invocation(step, wl, ctx):
     env = base_env()
     env.update(wl.env)
     if "shim" in step:
-        env["LD_PRELOAD"] = ctx["holdshim"]
+        env["LD_PRELOAD"] = ctx["holdshim"] + (" " + step["under"] if "under" in step else "")
         env["HOLDSHIM_BYTES"] = str(step["shim"])
         return Invocation(wl.argv, env)
     wd = ctx["workdir"]
@@ -663,6 +670,8 @@ def measure_breakdown(wls, runs, ctx, results):
             for key, _, step, _ in BREAKDOWN_STEPS:
                 if step.get("shim") and wl.threads > 1:
                     continue             # one global FIFO is no model of per-thread quarantines
+                if "under" in step and not os.path.exists(step["under"]):
+                    continue
                 cell = res.setdefault(key, {"ratios": [], "failure": None})
                 if cell["failure"]:
                     continue
@@ -688,7 +697,10 @@ def render_breakdown(bd):
              "what memtrace's holds for one thread. Its last row is what holding freed memory "
              "back costs any checker; the quarantine row above it is that plus memtrace's checks. "
              "The shim's FIFO is one list behind one lock, no model of memtrace's per-thread "
-             "quarantine: it runs on the single-threaded workloads only (—).")
+             "quarantine: it runs on the single-threaded workloads only (—). The last two rows "
+             "put jemalloc (a size-class allocator, Debian's libjemalloc2) under the shim "
+             "instead of glibc, still as a ratio to the program on glibc: what a quarantine "
+             "costs depends on the allocator it hands blocks back to.")
     L.append("")
     L.append("| step | " + " | ".join(names) + " |")
     L.append("|" + "---|" * (1 + len(names)))
