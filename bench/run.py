@@ -716,6 +716,10 @@ def render_breakdown(bd):
             row += " %s (%+.2f) |" % (fmt_ratio(r), r - b)
         L.append(row)
     L.append("")
+    if not os.path.exists(JEMALLOC_LIB):
+        L.append("The jemalloc rows are empty: %s is not installed (`--install-deps` installs "
+                 "libjemalloc2)." % JEMALLOC_LIB)
+        L.append("")
     fails = ["- %s, %s: %s" % (n, k, c["failure"]) for n in names for k, c in bd[n].items() if c["failure"]]
     if fails:
         L.append("Failures:")
