@@ -24,7 +24,7 @@
 
 struct header {
     size_t size;
-    size_t head;                     /* bytes from glibc's chunk to the block */
+    size_t head;                     /* bytes from the allocator's chunk to the block */
 };
 
 static size_t budget = SIZE_MAX;     /* HOLDSHIM_BYTES; SIZE_MAX: not read yet */
@@ -142,7 +142,7 @@ static size_t hold_budget(void)
 }
 
 /* Pushes raw (held bytes) and hands back the blocks that leave, oldest first; with no
- * budget, straight back to glibc (no lock: the layout-only shim must not serialize threads). */
+ * budget, straight back (no lock: the layout-only shim must not serialize threads). */
 static void hold(void *raw, size_t held)
 {
     void *leaving[64];

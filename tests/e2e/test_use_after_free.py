@@ -154,12 +154,13 @@ def test_write_after_free_redzoned(run_sample, marker):
 # --free-fill / --malloc-fill
 # ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("options", [("--guard=none",),
+@pytest.mark.parametrize("options", [("--guard=none",), ("--guard=none", "--quarantine-size=0"),
                                      ("--guard=all", "--continue-after-fault=yes")],
-                         ids=["unguarded", "guarded-continue"])
+                         ids=["unguarded", "no-quarantine", "guarded-continue"])
 def test_free_fill(run_sample, options):
     """A freed block holds the --free-fill byte: the read after free sees it (guarded or
-    not; in a guarded block once the fault was reported and the page opened)."""
+    not; in a guarded block once the fault was reported and the page opened; without a
+    quarantine until glibc hands the memory out again)."""
     proc, report = run_sample(SAMPLE, "read", options=(*options, "--free-fill=0xdd"))
     assert proc.returncode == 0, proc.stderr
     assert "value 0xdd" in proc.stdout.splitlines(), proc.stdout
