@@ -73,10 +73,11 @@ TOOL_LABELS = {
     "heaptrack": "heaptrack",
     "asan": "libasan preload",
 }
-# The breakdown section: what each part of memtrace's default mode costs, cumulatively, on
-# the single-threaded workloads. The shim rows are bench/holdshim.c, which does only what any
-# checker with memtrace's block layout must do; "shim" gives its HOLDSHIM_BYTES. 4 MiB is what
-# memtrace's quarantine holds for one thread by default (--quarantine-size=32 MB, 8 shards).
+# The breakdown section: what each part of memtrace's default mode costs, cumulatively. The
+# shim rows are bench/holdshim.c, which does only what any checker with memtrace's block
+# layout must do; "shim" gives its HOLDSHIM_BYTES (its FIFO rows run on single-threaded
+# workloads only). 4 MiB is what memtrace's quarantine holds for one thread by default
+# (--quarantine-size=32 MB, 8 shards).
 SHIM_HOLD_BYTES = 4 << 20
 # (key, label, how to run it, the step it adds to)
 BREAKDOWN_STEPS = [
@@ -694,8 +695,8 @@ def render_breakdown(bd):
              "to the one it builds on: the memtrace rows each add one part, the first of them to "
              "the shim's layout row. The shim is bench/holdshim.c: only the block layout of "
              "memtrace's redzoned blocks, then also a quarantine that checks nothing and holds "
-             "what memtrace's holds for one thread. Its last row is what holding freed memory "
-             "back costs any checker; the quarantine row above it is that plus memtrace's checks. "
+             "what memtrace's holds for one thread. Its FIFO row is what holding freed memory "
+             "back costs any checker; memtrace's quarantine row is that plus memtrace's checks. "
              "The shim's FIFO is one list behind one lock, no model of memtrace's per-thread "
              "quarantine: it runs on the single-threaded workloads only (—). The last two rows "
              "put jemalloc (a size-class allocator, Debian's libjemalloc2) under the shim "

@@ -491,7 +491,7 @@ static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
     check_redzones(&b, stack);
     if (runtime_options.quarantine_size == 0) {   /* it would leave at once, checked for nothing */
         if (runtime_options.free_fill != FILL_OFF)
-            memset(ptr, runtime_options.free_fill, b.size);
+            memset(ptr, free_pattern(), free_pattern_length(b.size));
         release_redzoned(&b);
         return;
     }
