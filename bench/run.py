@@ -89,6 +89,8 @@ BREAKDOWN_STEPS = [
     ("mt-guards", "memtrace `--quarantine-size=0` (+ guard pages)", {"opts": ["--quarantine-size=0"]},
      "mt-stacks"),
     ("mt-default", "memtrace default (+ quarantine)", {"opts": []}, "mt-guards"),
+    ("mt-glibc", "memtrace default on glibc's malloc (`--allocator=glibc`)", {"opts": ["--allocator=glibc"]},
+     "mt-default"),
     ("shim-fifo", "shim + a 4 MiB FIFO of freed blocks, unchecked (any quarantine's share)",
      {"shim": SHIM_HOLD_BYTES}, "shim-layout"),
     # The same two over a size-class allocator instead of glibc: how much of a quarantine's
@@ -696,7 +698,10 @@ def render_breakdown(bd):
              "the shim's layout row. The shim is bench/holdshim.c: only the block layout of "
              "memtrace's redzoned blocks, then also a quarantine that checks nothing and holds "
              "what memtrace's holds for one thread. Its FIFO row is what holding freed memory "
-             "back costs any checker; memtrace's quarantine row is that plus memtrace's checks. "
+             "back costs any checker on glibc. The memtrace rows place blocks of up to 2 KiB "
+             "(with their redzones) in memtrace's own size-class slots (src/slab.c), the shim "
+             "on glibc's malloc; the row with `--allocator=glibc` is memtrace's default on glibc "
+             "instead, as memtrace ran before it had its slots. "
              "The shim's FIFO is one list behind one lock, no model of memtrace's per-thread "
              "quarantine: it runs on the single-threaded workloads only (—). The last two rows "
              "put jemalloc (a size-class allocator, Debian's libjemalloc2) under the shim "

@@ -2,6 +2,7 @@
 #include "blocks.h"
 
 #include "os.h"
+#include "slab.h"
 #include "stacks.h"
 
 #define SHARD_COUNT 64
@@ -46,9 +47,9 @@ struct page_blocks {
  * redzone, found through a bitmap of block starts (a bit for every 16 bytes): free()
  * then reads memory next to what the program used, where a page's table was a cache
  * miss on every malloc and free of a cold page (the largest cost memtrace added on perl,
- * and 35 MB on python3). That takes a block with the smallest head redzone, made by
- * glibc's malloc (its size is glibc's chunk size less a 4-bit slack), whose stack id and
- * thread fit the word. The rest (guarded, over-aligned or mmapped blocks) keep a table. */
+ * and 35 MB on python3). That takes a block with the smallest head redzone, in a slab
+ * slot or made by glibc's malloc (its size is the slot's or glibc's chunk's usable size
+ * less a 4-bit slack), whose stack id and thread fit the word. The rest (guarded, over-aligned or mmapped blocks) keep a table. */
 #define GRANULE_SHIFT 4
 #define LEAF_WORDS (LEAF_PAGES << (PAGE_SHIFT - GRANULE_SHIFT) >> 6)
 #define PAGE_WORDS (1u << (PAGE_SHIFT - GRANULE_SHIFT - 6))
@@ -170,6 +171,13 @@ static size_t glibc_usable_size(uintptr_t raw)
     return chunk > kept ? chunk - kept : 0;
 }
 
+/* The bytes from raw to the end of the memory a redzoned block was placed in: its slab
+ * slot's, or glibc's chunk's. */
+static size_t chunk_usable_size(uintptr_t raw)
+{
+    return slab_owns(raw) ? slab_slot_size(raw) : glibc_usable_size(raw);
+}
+
 static uint64_t header_check(uintptr_t addr, size_t size, uint64_t fields)
 {
     uint64_t h = ((uint64_t)addr * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)size * 0xc2b2ae3d27d4eb4full) ^ fields;
@@ -188,7 +196,7 @@ static uint64_t header_for(const struct block *b)
     if ((b->flags & BLOCK_GUARDED) || b->head_shift != BLOCK_REDZONE_SHIFT ||
         (b->addr & ((1u << GRANULE_SHIFT) - 1)) || b->tid >= HEADER_TID_LIMIT)
         return 0;
-    size_t usable = glibc_usable_size(b->addr - BLOCK_REDZONE), redzoned = b->size + 2 * BLOCK_REDZONE;
+    size_t usable = chunk_usable_size(b->addr - BLOCK_REDZONE), redzoned = b->size + 2 * BLOCK_REDZONE;
     if (usable < redzoned || usable - redzoned > HEADER_SLACK_MAX)
         return 0;
     uint64_t fields = b->alloc_stack | (uint64_t)b->tid << HEADER_TID_SHIFT |
@@ -203,7 +211,7 @@ static uint64_t header_for(const struct block *b)
 static void decode_header(uintptr_t addr, struct block *out)
 {
     uint64_t word = *header_of(addr), fields = word & ((1ull << HEADER_CHECK_SHIFT) - 1);
-    size_t usable = glibc_usable_size(addr - BLOCK_REDZONE);
+    size_t usable = chunk_usable_size(addr - BLOCK_REDZONE);
     size_t redzoned = (size_t)(word >> HEADER_SLACK_SHIFT & HEADER_SLACK_MAX) + 2 * BLOCK_REDZONE;
     *out = (struct block){.addr = addr, .state = BLOCK_LIVE, .head_shift = BLOCK_REDZONE_SHIFT};
     if (usable >= redzoned && header_check(addr, usable - redzoned, fields) == word >> HEADER_CHECK_SHIFT) {

@@ -62,7 +62,8 @@ bool blocks_init(struct pool *pool);
  * stride-long slot (the guarded pool's), instead of by page: called once, before any
  * block is inserted there. False when the pool is exhausted (they go by page then). */
 bool blocks_file_by_slot(uintptr_t first, size_t stride, size_t count);
-/* False only when the pool is exhausted; the block then goes unrecorded. */
+/* False only when the pool is exhausted: the block is not recorded (heap.c then gives
+ * the program no block). */
 bool blocks_insert(const struct block *block);
 bool blocks_find(uintptr_t addr, struct block *out);
 /* Starts loading addr's bitmap word and page map entry into the cache, so that a lookup or

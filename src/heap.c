@@ -19,6 +19,7 @@
 #include "nested.h"
 #include "quarantine.h"
 #include "runtime.h"
+#include "slab.h"
 #include "stacks.h"
 
 extern void *__libc_malloc(size_t size);
@@ -61,12 +62,14 @@ static struct guarded_count {
 
 static uint32_t *site_counts;        /* --guard=auto: allocations seen per stack id */
 static bool guard_ready;
+static bool slab_ready;              /* --allocator=memtrace and its reservation made */
 
 bool heap_init(struct pool *pool)
 {
     if (!quarantine_init(pool, (size_t)runtime_options.quarantine_size << 20))
         return false;
     site_counts = pool_alloc(pool, (size_t)STACK_ID_LIMIT * sizeof(uint32_t));
+    slab_ready = runtime_options.allocator == ALLOCATOR_MEMTRACE && slab_init();
     guard_ready = runtime_options.guard != GUARD_NONE &&
                   guard_init(pool, GUARD_SLOTS, GUARD_MAX_BLOCK);
     if (guard_ready) {
@@ -311,8 +314,13 @@ static void *alloc_redzoned(size_t size, size_t align, uint8_t *head_shift)
         head <<= 1;
         ++*head_shift;
     }
-    uint8_t *raw = align > 16 ? __libc_memalign(align, head + size + BLOCK_REDZONE)
-                              : __libc_malloc(head + size + BLOCK_REDZONE);
+    size_t slot = (head + size + BLOCK_REDZONE + SLAB_SLOT_STEP - 1) & ~(size_t)(SLAB_SLOT_STEP - 1);
+    uint8_t *raw = NULL;
+    if (slab_ready && align <= 16 && size <= SLAB_MAX_SLOT && slot <= SLAB_MAX_SLOT)
+        raw = slab_alloc(slot);
+    if (!raw)
+        raw = align > 16 ? __libc_memalign(align, head + size + BLOCK_REDZONE)
+                         : __libc_malloc(head + size + BLOCK_REDZONE);
     if (!raw)
         return NULL;
     fill_canary(canary_start((uintptr_t)raw + head, head), (uintptr_t)raw + head);
@@ -322,7 +330,11 @@ static void *alloc_redzoned(size_t size, size_t align, uint8_t *head_shift)
 
 static void release_redzoned(const struct block *b)
 {
-    __libc_free((void *)(b->addr - head_size(b)));
+    uintptr_t raw = b->addr - head_size(b);
+    if (slab_owns(raw))
+        slab_free((void *)raw);
+    else
+        __libc_free((void *)raw);
 }
 
 /* Makes and records a block; NULL (errno ENOMEM) when no memory. */
@@ -344,9 +356,20 @@ static void *place(size_t size, size_t align, enum alloc_kind kind, uint32_t sta
         return NULL;
     }
     b.addr = (uintptr_t)p;
+    if (!blocks_insert(&b)) {
+        /* The table could not grow (its pool is out of memory): a block it does not know
+         * would be misreported at its free, so the program gets none, as glibc gives none
+         * out of memory. */
+        struct guard_info info;
+        if (b.flags & BLOCK_GUARDED)
+            guard_free(p, kind, stack, runtime_tid(), &info);
+        else
+            release_redzoned(&b);
+        errno = ENOMEM;
+        return NULL;
+    }
     if (runtime_options.malloc_fill != FILL_OFF)
         memset(p, runtime_options.malloc_fill, size);
-    blocks_insert(&b);
     if (b.flags & BLOCK_GUARDED)
         __atomic_fetch_add(&guarded_counts[(unsigned)runtime_tid() % COUNTER_SHARDS].n, 1,
                            __ATOMIC_RELAXED);
@@ -568,6 +591,8 @@ static bool already_zero(const uint8_t *p, size_t size)
         return false;
     if (guard_ready && guard_owns((uintptr_t)p))
         return true;
+    if (slab_owns((uintptr_t)p))
+        return false;
     size_t chunk_size_word = *(const size_t *)(p - BLOCK_REDZONE - sizeof(size_t));
     return (chunk_size_word & GLIBC_IS_MMAPPED) && p[0] == 0 && p[size - 1] == 0;
 }
@@ -593,7 +618,8 @@ void *heap_calloc(size_t count, size_t size)
 
 /* A free while memtrace runs on this thread. Memory from before the block table existed
  * is glibc's; a block the table knows cannot be touched while this thread holds one of
- * memtrace's locks (a signal handler that interrupted it): it is left alone, not freed. */
+ * memtrace's locks (a signal handler that interrupted it): it is left alone, not freed.
+ * So is a block in a slab slot: the thread's slab cache may be half changed. */
 static void free_nested(void *ptr, enum alloc_kind kind)
 {
     struct block b;
@@ -607,7 +633,7 @@ static void free_nested(void *ptr, enum alloc_kind kind)
         if (b.flags & BLOCK_GUARDED) {
             struct guard_info info;
             guard_free(ptr, kind, 0, runtime_tid(), &info);
-        } else if (!(b.flags & BLOCK_HEADER_DAMAGED)) {
+        } else if (!(b.flags & BLOCK_HEADER_DAMAGED) && !slab_owns(b.addr)) {
             release_redzoned(&b);
         }
     }
@@ -779,13 +805,13 @@ static void note_overlap(uintptr_t start, size_t len, void *ctx)
     q->overlaps |= start < q->hi && q->lo < start + len;
 }
 
-/* Whether [lo, hi) reaches into memtrace's pool or the guarded pool: range against range
+/* Whether [lo, hi) reaches into memtrace's pool, the guarded pool or the slabs: range against range
  * (page by page, an 8 GiB reservation's mprotect took 60 ms). */
 static bool pool_overlaps(uintptr_t lo, uintptr_t hi)
 {
     struct range_query q = {lo, hi, false};
     pool_for_each_arena(&runtime_pool, note_overlap, &q);
-    return q.overlaps || guard_overlaps(lo, hi);
+    return q.overlaps || guard_overlaps(lo, hi) || slab_overlaps(lo, hi);
 }
 
 bool heap_check_unmap(void *addr, size_t len, bool is_mprotect)

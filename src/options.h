@@ -23,6 +23,9 @@ struct option_paths {
 #define GUARD_AUTO (-1)
 #define GUARD_NONE 0
 #define GUARD_ALL 1
+/* --allocator values. */
+#define ALLOCATOR_MEMTRACE 0
+#define ALLOCATOR_GLIBC 1
 /* --malloc-fill / --free-fill (OPT_BYTE) when not given. */
 #define FILL_OFF (-1)
 
@@ -51,6 +54,7 @@ enum option_scope { SCOPE_RUNTIME = 1, SCOPE_REPORT = 2, SCOPE_LAUNCHER = 4 };
     X(OPT_CHOICE, guard_side,            "guard-side",            0,        0, 1,      SCOPE_RUNTIME,                  "overflow|underflow", "guard page after the block (overflows fault) or before it (underflows fault)") \
     X(OPT_CHOICE, guard_align,           "guard-align",           0,        0, 1,      SCOPE_RUNTIME,                  "natural|16",        "guarded block alignment: natural for its size (odd sizes end at the guard) or malloc's 16") \
     X(OPT_INT,    quarantine_size,       "quarantine-size",       32,       0, 65536,  SCOPE_RUNTIME,                  NULL,                "MB of memory of freed blocks (with their redzones) held back from reuse, to catch use-after-free and double free") \
+    X(OPT_CHOICE, allocator,             "allocator",             0,        0, 1,      SCOPE_RUNTIME,                  "memtrace|glibc",    "memory under blocks of up to 2 KB with their redzones: memtrace's size classes, or glibc's malloc (slower to reuse what the quarantine hands back)") \
     X(OPT_BYTE,   malloc_fill,           "malloc-fill",           FILL_OFF, 0, 255,    SCOPE_RUNTIME,                  NULL,                "fill new blocks with this byte (0xNN)") \
     X(OPT_BYTE,   free_fill,             "free-fill",             FILL_OFF, 0, 255,    SCOPE_RUNTIME,                  NULL,                "fill freed blocks with this byte (0xNN); by default their first bytes get a checked pattern") \
     X(OPT_BOOL,   continue_after_fault,  "continue-after-fault",  0,        0, 1,      SCOPE_RUNTIME,                  NULL,                "after reporting a bad access to a guard page, open the page and let the program go on") \

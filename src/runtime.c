@@ -23,6 +23,7 @@
 #include "mappings.h"
 #include "os.h"
 #include "quarantine.h"
+#include "slab.h"
 #include "stacks.h"
 #include "unwind_cache.h"
 
@@ -155,12 +156,14 @@ static void fork_prepare(void)
     quarantine_lock_all();
     guard_lock();
     blocks_lock_all();
+    slab_lock_all();
     pool_fork_prepare(&runtime_pool);
 }
 
 static void fork_parent(void)
 {
     pool_fork_parent(&runtime_pool);
+    slab_unlock_all();
     blocks_unlock_all();
     guard_unlock();
     quarantine_unlock_all();
@@ -171,6 +174,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     pool_fork_child(&runtime_pool);
+    slab_reset_locks();
     blocks_reset_locks();
     guard_reset_lock();
     quarantine_reset_locks();
@@ -212,12 +216,16 @@ static bool read_options(void)
 
 /* Runs as each thread ends (a pthread key's destructor): its unwind cache and its signal
  * stack go back (kept, a program that made threads one after another for long ran out of
- * mappings: two a thread, vm.max_map_count 65530). */
+ * mappings: two a thread, vm.max_map_count 65530), and its cached slab slots. */
 static void thread_exit(void *unused)
 {
     (void)unused;
     unwind_cache_thread_exit();
     fault_thread_exit();
+    int was_busy = runtime_thread.busy;
+    runtime_thread.busy = 1;         /* a signal handler's free must not reach the cache now */
+    slab_thread_exit();
+    runtime_thread.busy = was_busy;
 }
 
 static pthread_key_t thread_exit_key;
