@@ -698,7 +698,7 @@ def render_breakdown(bd):
              "the shim's layout row. The shim is bench/holdshim.c: only the block layout of "
              "memtrace's redzoned blocks, then also a quarantine that checks nothing and holds "
              "what memtrace's holds for one thread. Its FIFO row is what holding freed memory "
-             "back costs any checker on glibc. The memtrace rows place blocks of up to 2 KiB "
+             "back costs any checker on glibc. The memtrace rows place blocks of up to 1 KiB "
              "(with their redzones) in memtrace's own size-class slots (src/slab.c), the shim "
              "on glibc's malloc; the row with `--allocator=glibc` is memtrace's default on glibc "
              "instead, as memtrace ran before it had its slots. "

@@ -9,9 +9,9 @@
 #include "os.h"
 
 #define CLASS_COUNT ((SLAB_MAX_SLOT - SLAB_MIN_SLOT) / SLAB_SLOT_STEP + 1)
-/* Each class's region: 1 GiB (127 GiB of address space in all, PROT_NONE until carved),
- * or 64 MiB when a limit on the address space refuses that. A full region sends its
- * class's blocks to glibc. */
+/* Each class's region: 1 GiB (63 GiB of address space in all, PROT_NONE until carved),
+ * else 256 or 64 MiB when the system refuses that much. A full region sends its class's
+ * blocks to glibc. */
 #define REGION_SHIFT_LARGE 30
 #define REGION_SHIFT_SMALL 26
 #define COMMIT_STEP ((uintptr_t)1 << 20)

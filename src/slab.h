@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define SLAB_MIN_SLOT 32
-#define SLAB_MAX_SLOT 2048
+#define SLAB_MAX_SLOT 1024
 #define SLAB_SLOT_STEP 16
 
 /* Where the reservation lies; lo == hi while there is none. Set once, by slab_init. */
