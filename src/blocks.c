@@ -49,7 +49,8 @@ struct page_blocks {
  * miss on every malloc and free of a cold page (the largest cost memtrace added on perl,
  * and 35 MB on python3). That takes a block with the smallest head redzone, in a slab
  * slot or made by glibc's malloc (its size is the slot's or glibc's chunk's usable size
- * less a 4-bit slack), whose stack id and thread fit the word. The rest (guarded, over-aligned or mmapped blocks) keep a table. */
+ * less a 4-bit slack), whose stack id and thread fit the word. The rest (guarded,
+ * over-aligned or mmapped blocks) keep a table. */
 #define GRANULE_SHIFT 4
 #define LEAF_WORDS (LEAF_PAGES << (PAGE_SHIFT - GRANULE_SHIFT) >> 6)
 #define PAGE_WORDS (1u << (PAGE_SHIFT - GRANULE_SHIFT - 6))

@@ -805,8 +805,8 @@ static void note_overlap(uintptr_t start, size_t len, void *ctx)
     q->overlaps |= start < q->hi && q->lo < start + len;
 }
 
-/* Whether [lo, hi) reaches into memtrace's pool, the guarded pool or the slabs: range against range
- * (page by page, an 8 GiB reservation's mprotect took 60 ms). */
+/* Whether [lo, hi) reaches into memtrace's pool, the guarded pool or the slab: range
+ * against range (page by page, an 8 GiB reservation's mprotect took 60 ms). */
 static bool pool_overlaps(uintptr_t lo, uintptr_t hi)
 {
     struct range_query q = {lo, hi, false};

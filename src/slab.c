@@ -222,16 +222,22 @@ void *slab_alloc(size_t slot_size)
     return s;
 }
 
-/* Hands the cache's first n slots (the latest freed, still warm) to the central stack. */
-static void flush(unsigned c, struct cache *cache, unsigned n)
+/* Hands all but the cache's first `keep` slots to the central stack: the first are the
+ * latest freed, still warm, and the thread's next allocations take them. */
+static void flush(unsigned c, struct cache *cache, unsigned keep)
 {
-    struct free_slot *first = cache->head, *last = first;
-    for (unsigned i = 1; i < n; i++)
-        last = last->next;
-    cache->head = last->next;
-    cache->count -= n;
-    last->next = NULL;
-    push_batch(c, first, n);
+    struct free_slot *batch = cache->head;
+    if (keep) {
+        struct free_slot *last_kept = cache->head;
+        for (unsigned i = 1; i < keep; i++)
+            last_kept = last_kept->next;
+        batch = last_kept->next;
+        last_kept->next = NULL;
+    } else {
+        cache->head = NULL;
+    }
+    push_batch(c, batch, cache->count - keep);
+    cache->count = keep;
 }
 
 void slab_free(void *slot)
@@ -248,7 +254,7 @@ void slab_free(void *slot)
     cache->head = s;
     unsigned n = batch_lengths[c];
     if (++cache->count >= 2 * n)
-        flush(c, cache, n);
+        flush(c, cache, cache->count - n);
 }
 
 void slab_thread_exit(void)
@@ -258,7 +264,7 @@ void slab_thread_exit(void)
     for (unsigned c = 0; c < CLASS_COUNT; c++) {
         struct cache *cache = &thread_caches[c];
         if (cache->count)
-            flush(c, cache, cache->count);
+            flush(c, cache, 0);
     }
     thread_gone = true;
 }
