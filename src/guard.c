@@ -1,7 +1,6 @@
 /* guard.c — the guarded pool (see guard.h). */
 #include "guard.h"
 
-#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -255,14 +254,7 @@ static void give_back(size_t slot)
 
 static size_t read_max_map_count(void)
 {
-    char buf[32];
-    size_t value = 0;
-    int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf) : -1;
-    if (fd >= 0)
-        close(fd);
-    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
-        value = value * 10 + (size_t)(buf[i] - '0');
+    size_t value = os_read_number("/proc/sys/vm/max_map_count");
     return value ? value : DEFAULT_MAX_MAP_COUNT;
 }
 

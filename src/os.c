@@ -2,6 +2,7 @@
 #include "os.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <string.h>
@@ -167,6 +168,19 @@ uint64_t os_parse_hex(const char **p)
         else
             return v;
     }
+}
+
+uint64_t os_read_number(const char *path)
+{
+    char buf[32];
+    uint64_t value = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf) : -1;
+    if (fd >= 0)
+        close(fd);
+    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+        value = value * 10 + (uint64_t)(buf[i] - '0');
+    return value;
 }
 
 void line_hex(struct line *l, uint64_t v)

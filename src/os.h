@@ -39,6 +39,8 @@ uint64_t os_clock_ns(int clock);
 bool os_write_all(int fd, const void *buf, size_t len);
 /* The lower-case hex digits at *p (no 0x), advancing *p past them. */
 uint64_t os_parse_hex(const char **p);
+/* The decimal number a file (a /proc entry) starts with; 0 when it cannot be read. */
+uint64_t os_read_number(const char *path);
 
 /* Reads `name` from the process environment without getenv (safe before libc init). */
 const char *os_getenv(const char *name);

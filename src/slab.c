@@ -1,7 +1,6 @@
 /* slab.c — size-class slots for small redzoned blocks (see slab.h). */
 #include "slab.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -75,18 +74,8 @@ static uint8_t batch_length(unsigned c)
 /* The process's address space in bytes (VmSize), or SIZE_MAX when unknown. */
 static size_t address_space_bytes(void)
 {
-    char text[64];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (n <= 0)
-        return SIZE_MAX;
-    text[n] = '\0';
-    size_t pages = 0;
-    for (const char *p = text; *p >= '0' && *p <= '9'; p++)
-        pages = pages * 10 + (size_t)(*p - '0');
-    return pages * (size_t)sysconf(_SC_PAGESIZE);
+    size_t pages = os_read_number("/proc/self/statm");
+    return pages ? pages * (size_t)sysconf(_SC_PAGESIZE) : SIZE_MAX;
 }
 
 /* RLIMIT_AS as last seen, and how much of the reservation was writable then. */
