@@ -24,6 +24,7 @@ static main_fn program_main;
 static int main_with_exit_status(int argc, char **argv, char **envp)
 {
     int status = program_main(argc, argv, envp);
+    runtime_clear_dead_stack();
     runtime_note_exit_status(status);
     return status;
 }
@@ -69,6 +70,7 @@ __attribute__((destructor)) static void memtrace_unload(void)
 MEMTRACE_EXPORT void exit(int status)
 {
     void (*real_exit)(int) = (void (*)(int))dlsym(RTLD_NEXT, "exit");
+    runtime_clear_dead_stack();
     runtime_note_exit_status(status);
     real_exit(status);
     __builtin_unreachable();

@@ -379,6 +379,22 @@ static void run_reporter(void)
     unlink(log);
 }
 
+/* Bytes kept below this function's frame: its own spills and the red zone. */
+#define DEAD_STACK_MARGIN 1024
+
+__attribute__((noinline)) void runtime_clear_dead_stack(void)
+{
+    uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
+    uintptr_t lo = in_borrowed_memory() ? 0 : os_main_stack_start(frame);
+    if (!lo || frame - lo <= DEAD_STACK_MARGIN)
+        return;
+    /* volatile: a loop the compiler turned into a memset call would clear memset's frame. */
+    volatile uintptr_t *word = (volatile uintptr_t *)lo;
+    volatile uintptr_t *end = (volatile uintptr_t *)((frame - DEAD_STACK_MARGIN) & ~(uintptr_t)7);
+    while (word < end)
+        *word++ = 0;
+}
+
 void runtime_note_exit_status(int status)
 {
     if (!rt.exit_kind && !in_borrowed_memory()) {

@@ -39,6 +39,10 @@ void runtime_exit(void);
 /* The same, from a fatal signal's handler: the interrupted context's stack and registers
  * are the roots, not the handler's own frames. */
 void runtime_exit_from_signal(const void *ucontext);
+/* Zeroes the main stack below the caller's frames, on main's return and at exit: the exit
+ * scan runs deeper down, and pointers left in the program's returned frames would pass
+ * its leaks off as reachable (valgrind's scan starts at exit's own frame). */
+void runtime_clear_dead_stack(void);
 /* How the process is ending, when an entry point sees it (main's return, exit, _exit, a
  * fatal signal): written to the log, since without a launcher nobody else knows. */
 void runtime_note_exit_status(int status);
