@@ -5,7 +5,8 @@
  * innermost first, up to main. valgrind's allocator frames (vg_replace_malloc, in
  * vgpreload_*.so) are dropped first; memtrace never shows its own. Two findings match when
  * their kinds are equal and one list of functions starts with the other (a tool that
- * records fewer callers sees a shorter stack). Loss records that match must also agree on
+ * records fewer callers sees a shorter stack), functions compared by their last name
+ * component (valgrind names inlined C++ frames by their DWARF names). Loss records that match must also agree on
  * bytes and blocks. Kinds only one tool looks for (valgrind's uninitialised values, memtrace's
  * munmap checks) and leak kinds one side did not list are left out, and said so. */
 #include "compare.h"
@@ -87,10 +88,51 @@ static size_t without_params(const char *fn, size_t len)
     int depth = 0;
     for (size_t i = len; i-- > 0;) {
         depth += fn[i] == ')' ? 1 : fn[i] == '(' ? -1 : 0;
-        if (depth == 0)
-            return i > 0 ? i : len; /* "(below main)" stays whole */
+        if (depth == 0) /* "(below main)" and "operator()" stay whole */
+            return i > 0 && !(i >= 8 && strncmp(fn + i - 8, "operator", 8) == 0) ? i : len;
     }
     return len;
+}
+
+/* Where the bracketed group ending at fn[end - 1] (">" or ")") opens; 0 when unbalanced. */
+static size_t group_start(const char *fn, size_t end)
+{
+    int depth = 0;
+    for (size_t i = end; i-- > 0;) {
+        depth += fn[i] == '>' || fn[i] == ')' ? 1 : fn[i] == '<' || fn[i] == '(' ? -1 : 0;
+        if (depth == 0)
+            return i;
+    }
+    return 0;
+}
+
+/* The last component of a C++ name, without scope, return type or template arguments:
+ * valgrind names an inlined frame as DWARF does ("__invoke_impl<void, int>"), memtrace
+ * by its demangled symbol ("void std::__invoke_impl<void, int>"), and the two spell
+ * template arguments differently ("0ul" and "0"). Operators keep their symbol. */
+static void last_component(const char *fn, size_t *start, size_t *len)
+{
+    size_t end = *len;
+    if (end > 1 && fn[end - 1] == '>' && fn[end - 2] != '-' &&
+        !(end >= 9 && strncmp(fn + end - 9, "operator>", 9) == 0) &&
+        !(end >= 10 && strncmp(fn + end - 10, "operator>>", 10) == 0)) {
+        size_t open = group_start(fn, end);
+        if (open > 0)
+            end = open;
+    }
+    size_t from = 0;
+    for (size_t i = end; i-- > 0;) {
+        if (fn[i] == '>' || fn[i] == ')') {
+            i = group_start(fn, i + 1);
+        } else if ((fn[i] == ':' && i > 0 && fn[i - 1] == ':') ||
+                   (fn[i] == ' ' && strncmp(fn + i + 1, "operator", 8) != 0 &&
+                    !(i >= 8 && strncmp(fn + i - 8, "operator", 8) == 0))) {
+            from = i + 1;
+            break;
+        }
+    }
+    *start = from;
+    *len = end - from;
 }
 
 /* "pthread_create@@GLIBC_2.34", "__GI_x" and "f(int)" as plain names. */
@@ -99,6 +141,17 @@ static char *normalize(const char *fn)
     if (strncmp(fn, "__GI_", 5) == 0)
         fn += 5;
     return strndup(fn, without_params(fn, strcspn(fn, "@")));
+}
+
+/* Two normalized names of one function, as each tool spells it. */
+static bool same_function(const char *a, const char *b)
+{
+    size_t a_start = 0, a_len = strlen(a), b_start = 0, b_len = strlen(b);
+    if (a[0] != '(' && b[0] != '(') {    /* "(below main)" */
+        last_component(a, &a_start, &a_len);
+        last_component(b, &b_start, &b_len);
+    }
+    return a_len == b_len && strncmp(a + a_start, b + b_start, a_len) == 0;
 }
 
 static bool add_name(struct finding *f, const char *fn)
@@ -467,7 +520,7 @@ static bool names_match(const struct finding *a, const struct finding *b, bool e
     if (n == 0 && a->nnames != b->nnames) /* no frames is no prefix of some frames */
         return false;
     for (size_t i = 0; i < n; i++)
-        if (strcmp(a->names[i], b->names[i]) != 0)
+        if (!same_function(a->names[i], b->names[i]))
             return false;
     return true;
 }

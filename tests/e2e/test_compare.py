@@ -7,6 +7,7 @@ says so; an engineered disagreement (one sample's report against another sample'
 XML, or a record edited away) gives 1 and the right rows.
 """
 
+import html
 import json
 import re
 import subprocess
@@ -17,7 +18,7 @@ import e2e_util as u
 
 AGREE = [("leak_definite", ()), ("leak_indirect", ()), ("leak_possible", ()), ("leak_cpp", ()),
          ("clean", ()), ("clean_cpp", ()), ("threads", ()), ("bad_free", ()),
-         ("mismatched_free", ()), ("alloc_apis", ()), ("deep_recursion", ()),
+         ("mismatched_free", ()), ("alloc_apis", ()), ("deep_recursion", ()), ("leak_thread_cpp", ()),
          ("use_after_free", ("read",))]
 
 
@@ -78,6 +79,32 @@ def test_rows_of_an_agreement(run_memtrace, pair_of):
     p = pair_of("bad_free")
     r = rows(compare(run_memtrace, p.json, p.xml).stdout)
     assert ("both", "double-free", "-", "double_free < main") in r
+
+
+def dwarf_name(fn):
+    """A function as valgrind names an inlined frame, from DWARF: no scope, return type,
+    parameters, or integer suffixes in template arguments ("_M_invoke<0, 1>")."""
+    name = re.sub(r"\((?:[^()]|\([^()]*\))*\)( const)?$", "", fn)
+    depth, start = 0, 0
+    for i, c in enumerate(name):
+        depth += c in "<(" and 1 or c in ">)" and -1 or 0
+        if depth == 0 and (name[i:i + 2] == "::" or c == " ") and not name.startswith("operator", i + 1):
+            start = i + 2 if c == ":" else i + 1
+    return re.sub(r"(\d)ul\b", r"\1", name[start:])
+
+
+def test_inlined_frames_named_as_dwarf_does(run_memtrace, pair_of, tmp_path):
+    """valgrind names an inlined frame by its DWARF name, memtrace by the demangled symbol:
+    one function, two spellings, still the same stack."""
+    p = pair_of("leak_thread_cpp")
+    xml = p.xml.read_text()
+    edited = tmp_path / "valgrind.xml"
+    edited.write_text(re.sub(r"<fn>(.*?)</fn>", lambda m: "<fn>%s</fn>" % html.escape(
+        dwarf_name(html.unescape(m[1])), quote=False), xml))
+    assert "<fn>_M_invoke&lt;0, 1&gt;</fn>" in edited.read_text()
+    proc = compare(run_memtrace, p.json, edited)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("both", "leak/definite", "64 in 2") in [r[:3] for r in rows(proc.stdout)], proc.stdout
 
 
 def test_another_samples_valgrind_differs(run_memtrace, pair_of):
