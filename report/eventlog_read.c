@@ -457,6 +457,62 @@ static bool error_set(void *obj, const char *k, const char *v)
     return true; /* a key from a later format version */
 }
 
+/* Errors of one context: valgrind's (kind, read or write and its size, the error's stack).
+ * Errors without a stack are never folded. */
+static bool same_context(const struct mt_error *a, const struct mt_error *b)
+{
+    return a->kind == b->kind && a->stack == b->stack && a->exact == b->exact &&
+           a->op == b->op && a->access_size == b->access_size;
+}
+
+static uint32_t context_hash(const struct mt_error *e)
+{
+    return mix32(e->stack ^ mix32((uint32_t)e->kind << 8 ^ (uint32_t)e->op << 4 ^ e->exact ^
+                                  (uint32_t)e->access_size << 12));
+}
+
+static void error_slot_set(uint32_t *slots, size_t mask, uint32_t hash, uint32_t value)
+{
+    size_t i = hash & mask;
+    while (slots[i])
+        i = (i + 1) & mask;
+    slots[i] = value;
+}
+
+static struct mt_error *first_of_context(const struct mt_log *log, const struct mt_error *e)
+{
+    if (!log->error_slots)
+        return NULL;
+    for (size_t i = context_hash(e) & log->error_slot_mask;; i = (i + 1) & log->error_slot_mask) {
+        uint32_t v = log->error_slots[i];
+        if (v == 0)
+            return NULL;
+        if (same_context(&log->errors[v - 1], e))
+            return &log->errors[v - 1];
+    }
+}
+
+/* Registers log->errors[log->nerrors] (already filled) as its context's first error. */
+static bool error_map_add(struct mt_log *log)
+{
+    size_t nslots = log->error_slots ? log->error_slot_mask + 1 : 0;
+    if ((log->nerrors + 1) * 2 > nslots) {
+        size_t grown = nslots ? nslots * 2 : 64;
+        uint32_t *slots = grown <= UINT32_MAX ? calloc(grown, sizeof *slots) : NULL;
+        if (!slots)
+            return false;
+        for (size_t i = 0; i < log->nerrors; i++)
+            if (log->errors[i].stack)
+                error_slot_set(slots, grown - 1, context_hash(&log->errors[i]), (uint32_t)(i + 1));
+        free(log->error_slots);
+        log->error_slots = slots;
+        log->error_slot_mask = grown - 1;
+    }
+    error_slot_set(log->error_slots, log->error_slot_mask, context_hash(&log->errors[log->nerrors]),
+                   (uint32_t)(log->nerrors + 1));
+    return true;
+}
+
 static bool rec_error(struct parser *p, char *rest)
 {
     struct mt_log *log = p->log;
@@ -465,9 +521,18 @@ static bool rec_error(struct parser *p, char *rest)
         return false;
     if (e.kind == MT_ERR_KIND_COUNT)
         return fail(p, "no kind");
+    struct mt_error *first = e.stack ? first_of_context(log, &e) : NULL;
+    if (first) {
+        first->count++;
+        return true;
+    }
     if (!GROW(log->errors, log->nerrors + 1, log->cap_errors))
         return oom(p);
-    log->errors[log->nerrors++] = e;
+    e.count = 1;
+    log->errors[log->nerrors] = e;
+    if (e.stack && !error_map_add(log))
+        return oom(p);
+    log->nerrors++;
     return true;
 }
 
@@ -751,5 +816,6 @@ void mt_log_free(struct mt_log *log)
     free(log->leaks);
     free(log->mappings);
     free(log->stack_slots);
+    free(log->error_slots);
     memset(log, 0, sizeof *log);
 }

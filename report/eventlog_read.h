@@ -67,6 +67,10 @@ struct mt_error {
     uint64_t block, size;
     enum mt_alloc_fn alloc_fn, free_fn;
     uint64_t requested;
+    /* Times it happened: later errors of one context (kind, access, stack) are folded into
+     * the first, as valgrind does ("200 errors from 1 contexts"); the rest of the record is
+     * the first one's. */
+    uint64_t count;
 };
 
 struct mt_leak {
@@ -119,6 +123,8 @@ struct mt_log {
     size_t cap_argv, cap_modules, cap_stacks, cap_pcs, cap_errors, cap_leaks, cap_mappings;
     uint32_t *stack_slots;          /* open-addressing map id -> stack index + 1 */
     size_t stack_slot_mask;
+    uint32_t *error_slots;          /* open-addressing map context -> error index + 1 */
+    size_t error_slot_mask;
 };
 
 enum mt_log_status {

@@ -119,7 +119,7 @@ static void jerror(FILE *o, const struct report_view *v, size_t i)
     const struct mt_error *e = &v->log->errors[i];
     fputs("{\"kind\": ", o);
     jstr(o, mt_error_kind_name(e->kind));
-    fputs(", ", o);
+    fprintf(o, ", \"count\": %" PRIu64 ", ", e->count);
     jaddr(o, "address", e->has & MT_HAS_ADDR ? e->addr : 0);
     jaccess(o, e);
     jstack(o, "stack", report_view_stack(v, e->stack, e->exact), true);
@@ -202,7 +202,8 @@ static void jper_class(FILE *o, const char *key, const uint64_t *per_class)
 static void jsummary(FILE *o, const struct report_view *v)
 {
     const struct mt_summary *s = &v->log->summary;
-    fprintf(o, "  \"summary\": {\n    \"errors\": %ld,\n", v->errors);
+    fprintf(o, "  \"summary\": {\n    \"errors\": %ld,\n    \"occurrences\": %" PRIu64 ",\n",
+            v->errors, (uint64_t)v->errors + v->error_repeats);
     jper_class(o, "leaked_bytes", v->leak_bytes);
     jper_class(o, "leaked_blocks", v->leak_blocks);
     fprintf(o, "    \"in_use_at_exit\": {\"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 "},\n",

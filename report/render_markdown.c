@@ -367,18 +367,22 @@ static void md_summary(const struct md *m)
     const struct report_view *v = m->v;
     const struct mt_log *log = v->log;
     size_t per_kind[MT_ERR_KIND_COUNT] = { 0 }, suppressed = 0, any = 0;
+    uint64_t times[MT_ERR_KIND_COUNT] = { 0 };
     for (size_t i = 0; i < log->nerrors; i++) {
-        if (describe_error_shown(v, i))
+        if (describe_error_shown(v, i)) {
             per_kind[log->errors[i].kind]++, any++;
-        else
+            times[log->errors[i].kind] += log->errors[i].count;
+        } else {
             suppressed++;
+        }
     }
-    fputs("## Summary\n\n| Error | Count |\n|---|---:|\n", o);
+    fputs("## Summary\n\n| Error | Contexts | Times |\n|---|---:|---:|\n", o);
     for (int k = 0; k < MT_ERR_KIND_COUNT; k++)
         if (per_kind[k])
-            fprintf(o, "| %s | %zu |\n", mt_error_kind_name((enum mt_error_kind)k), per_kind[k]);
+            fprintf(o, "| %s | %zu | %s |\n", mt_error_kind_name((enum mt_error_kind)k), per_kind[k],
+                    describe_count(times[k]).s);
     if (!any)
-        fputs("| (no runtime errors) | 0 |\n", o);
+        fputs("| (no runtime errors) | 0 | 0 |\n", o);
     fputs("\n| Leak kind | Bytes | Blocks |\n|---|---:|---:|\n", o);
     for (int c = 0; c < MT_LEAK_CLASS_COUNT; c++)
         fprintf(o, "| %s | %s | %s |\n", describe_leak_phrase(c),

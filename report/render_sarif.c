@@ -393,6 +393,7 @@ struct result {
     size_t naux;
     const char *suppressed_by;            /* NULL: not suppressed */
     const bool *known;                    /* NULL: no baseline */
+    uint64_t occurrences;                 /* a runtime error's count; 0 for loss records */
 };
 
 static void jresult(struct sarif *s, const struct result *r)
@@ -405,6 +406,8 @@ static void jresult(struct sarif *s, const struct result *r)
     jint(w, "ruleIndex", (long long)r->rule);
     jstr(w, "level", rule->level);
     jmessage(w, "message", r->message);
+    if (r->occurrences > 1)
+        jint(w, "occurrenceCount", (long long)r->occurrences);
     jlocations(s, r->stack);
     int id = 0;
     for (size_t i = 0; i < r->naux; i++) {
@@ -505,7 +508,7 @@ static void jresults(struct sarif *s)
             .rule = (size_t)e->kind, .message = message,
             .stack = report_view_stack(v, e->stack, e->exact), .aux = aux, .naux = naux,
             .suppressed_by = v->error_suppressed_by ? v->error_suppressed_by[i] : NULL,
-            .known = v->error_known ? &v->error_known[i] : NULL,
+            .known = v->error_known ? &v->error_known[i] : NULL, .occurrences = e->count,
         };
         jresult(s, &r);
     }

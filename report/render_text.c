@@ -267,8 +267,8 @@ static void print_error_summary(const struct text *t, const struct report_view *
 {
     print_used_suppressions(t, v);
     say(t, "ERROR SUMMARY: %s errors from %s contexts (suppressed: %s from %s)",
-        N((uint64_t)v->errors), N((uint64_t)v->errors), N((uint64_t)v->suppressed_errors),
-        N((uint64_t)v->suppressed_errors));
+        N((uint64_t)v->errors + v->error_repeats), N((uint64_t)v->errors),
+        N((uint64_t)v->suppressed_errors + v->suppressed_repeats), N((uint64_t)v->suppressed_errors));
     if (v->opts->baseline_path)
         say(t, "BASELINE: %s errors known from %s (not counted), %s new", N((uint64_t)v->known_errors),
             v->opts->baseline_path, N((uint64_t)v->errors));

@@ -18,6 +18,7 @@ struct xml {
     const struct report_view *v;
     unsigned next_unique;     /* <unique> of the next error written */
     unsigned runtime_shown;   /* runtime errors written: uniques 0 .. runtime_shown-1 */
+    uint64_t *runtime_counts; /* per unique: times the error happened (mt_error.count) */
     uint32_t *tids;           /* kernel tids of threads other than the main one, in order
                                * of first appearance: thread number = index + 2 */
     size_t ntids, cap_tids;
@@ -254,7 +255,8 @@ static void xcounts(const struct xml *x)
     /* Like memcheck: the runtime errors, most recent first; loss records are not counted. */
     fputs("<errorcounts>\n", o);
     for (unsigned u = x->runtime_shown; u-- > 0; )
-        fprintf(o, "  <pair>\n    <count>1</count>\n    <unique>0x%x</unique>\n  </pair>\n", u);
+        fprintf(o, "  <pair>\n    <count>%" PRIu64 "</count>\n    <unique>0x%x</unique>\n  </pair>\n",
+                x->runtime_counts ? x->runtime_counts[u] : 1, u);
     fputs("</errorcounts>\n\n<suppcounts>\n", o);
     for (size_t i = 0; v->used && i < v->nused; i++) {
         fprintf(o, "  <pair>\n    <count>%ld</count>\n", v->used[i].count);
@@ -274,9 +276,13 @@ void render_xml(FILE *out, const struct report_view *v)
     struct xml x = { .out = out, .v = v };
     xheader(out, log);
     xstatus(out, "RUNNING");
+    x.runtime_counts = calloc(log->nerrors + 1, sizeof *x.runtime_counts);
     for (size_t i = 0; i < log->nerrors; i++)
-        if (describe_error_shown(v, i))
+        if (describe_error_shown(v, i)) {
+            if (x.runtime_counts)
+                x.runtime_counts[x.next_unique] = log->errors[i].count;
             xruntime_error(&x, &log->errors[i]);
+        }
     x.runtime_shown = x.next_unique;
     xstatus(out, "FINISHED");
     for (size_t i = 0; i < log->nleaks; i++)
@@ -284,5 +290,6 @@ void render_xml(FILE *out, const struct report_view *v)
             xleak(&x, &log->leaks[v->leak_order[i]], i + 1);
     xcounts(&x);
     fputs("</valgrindoutput>\n\n", out);
+    free(x.runtime_counts);
     free(x.tids);
 }

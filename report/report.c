@@ -84,9 +84,16 @@ static void count_error(struct report_view *v, const char *suppressed_by, bool k
 
 static void count_runtime_errors(struct report_view *v)
 {
-    for (size_t i = 0; i < v->log->nerrors; i++)
-        count_error(v, v->error_suppressed_by ? v->error_suppressed_by[i] : NULL,
-                    v->error_known && v->error_known[i]);
+    for (size_t i = 0; i < v->log->nerrors; i++) {
+        const char *suppressed_by = v->error_suppressed_by ? v->error_suppressed_by[i] : NULL;
+        bool known = v->error_known && v->error_known[i];
+        uint64_t repeats = v->log->errors[i].count - 1;
+        count_error(v, suppressed_by, known);
+        if (suppressed_by)
+            v->suppressed_repeats += repeats;
+        else if (!known)
+            v->error_repeats += repeats;
+    }
 }
 
 /* Suppressed loss records leave the leak classes for "suppressed", as in valgrind's LEAK

@@ -113,6 +113,8 @@ struct report_view {
     size_t nused;
     uint64_t suppressed_bytes, suppressed_blocks;
     long suppressed_errors;            /* would have counted in `errors`, but suppressed */
+    uint64_t error_repeats;            /* later errors folded into counted ones (mt_error.count) */
+    uint64_t suppressed_repeats;       /* the same, into suppressed ones */
     long known_errors;                 /* would have counted in `errors`, but in the baseline */
     struct supp_set *supps;            /* owns the names in used[] and *_suppressed_by */
     uint64_t mapped_bytes;        /* regions the program mmap'd and never unmapped */

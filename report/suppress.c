@@ -899,7 +899,7 @@ bool supp_apply(struct supp_set *set, struct report_view *v)
         struct supp_entry *m = find_match(set, &t, lines);
         if (m) {
             v->error_suppressed_by[i] = m->name;
-            m->count++;
+            m->count += (long)log->errors[i].count;
         }
     }
     for (size_t i = 0; i < log->nleaks; i++) {

@@ -6,6 +6,8 @@ mismatched_free.cpp and invalid_size.c; every report is checked for its kind, ad
 stack[0] (the bad call's line), and where the contract has them its block, alloc and free
 stacks. The program must go on after each report with its output and exit unchanged."""
 
+import re
+
 import pytest
 
 import e2e_util as u
@@ -269,3 +271,29 @@ def test_not_killed(run_sample, sample):
         assert proc.returncode == 0, f"{options}: exit {proc.returncode}\n{proc.stderr}"
         assert report.get("exit") == {"status": 0}, options
         assert report["summary"]["errors"] == len(u.runtime_errors(report)) > 0, options
+
+
+# ---------------------------------------------------------------------------------------
+# repeated_errors: one context per (kind, access, stack), counted
+# ---------------------------------------------------------------------------------------
+
+def test_repeated_errors_are_one_context_each(run_sample, marker, tmp_path):
+    """50 bad frees from one line and 3 from another: two entries, each counted, as
+    valgrind's "53 errors from 2 contexts"; XML's errorcounts carry the counts too."""
+    xml = tmp_path / "repeated.xml"
+    proc, report = run_sample("repeated_errors", options=("--xml=yes", f"--xml-file={xml}"))
+    assert proc.returncode == 0 and proc.stdout == "done\n", proc.stderr
+    errors = u.runtime_errors(report)
+    assert len(errors) == 2, u.describe(errors)
+    for tag, function, times in (("repeated stack free", "free_stack_address", 50),
+                                 ("repeated global free", "main", 3)):
+        src, line = marker("repeated_errors", tag)
+        err = u.error_at(report, "invalid-free", src, line)
+        assert err["count"] == times, err
+        assert_top(err["stack"], src, line, function)
+    assert report["summary"]["errors"] == 2
+    assert report["summary"]["occurrences"] == 53
+    assert "ERROR SUMMARY: 53 errors from 2 contexts (suppressed: 0 from 0)" in proc.stderr
+    counts = sorted(int(c) for c in re.findall(r"<count>(\d+)</count>\s*<unique>",
+                                                xml.read_text()))
+    assert counts == [3, 50], counts

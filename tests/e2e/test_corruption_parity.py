@@ -40,7 +40,8 @@ OVERFLOW_CASES = [f"{t}{a}{s}_{o}_{d}" for t in ("", "thread_") for a in ("", "a
                   for s in ("overflow", "underflow") for o in ("write", "read") for d in (1, 300)]
 UAF_CASES = ["read", "write", "realloc_read", "realloc_write", "thread_free_read"]
 
-RUNS = ([("bad_free", None, ()), ("mismatched_free", None, ()), ("invalid_size", None, ()),
+RUNS = ([("bad_free", None, ()), ("repeated_errors", None, ()), ("mismatched_free", None, ()),
+         ("invalid_size", None, ()),
          ("bad_munmap", None, ())]
         + [_overflow_case(c) for c in OVERFLOW_CASES]
         + [("use_after_free", c, ()) for c in UAF_CASES])

@@ -809,7 +809,7 @@ def test_markdown_sections(memtrace_run, paths, project_version):
     assert table["glibc"] == os.confstr("CS_GNU_LIBC_VERSION").split()[-1]
     assert table["Exit"] == "status 0"
     assert "## Summary" in lines and "## Errors" in lines
-    assert "| double-free | 1 |" in lines and "| invalid-free | 4 |" in lines
+    assert "| double-free | 1 | 1 |" in lines and "| invalid-free | 4 | 4 |" in lines
     assert "| definitely lost | 0 | 0 |" in lines
     headings = [l for l in lines if l.startswith("### ")]
     assert [re.sub(r"^### \d+\. ", "", h) for h in headings] == \
