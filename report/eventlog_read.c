@@ -454,6 +454,8 @@ static bool error_set(void *obj, const char *k, const char *v)
         return set_alloc_fn(&e->free_fn, v);
     if (strcmp(k, "requested") == 0)
         return present(&e->has, MT_HAS_REQUESTED, parse_dec(v, UINT64_MAX, &e->requested));
+    if (strcmp(k, "repeats") == 0)
+        return parse_dec(v, UINT64_MAX, &e->count) && e->count > 0;
     return true; /* a key from a later format version */
 }
 
@@ -521,14 +523,15 @@ static bool rec_error(struct parser *p, char *rest)
         return false;
     if (e.kind == MT_ERR_KIND_COUNT)
         return fail(p, "no kind");
+    uint64_t times = e.count ? e.count : 1; /* a `repeats` line stands for that many */
     struct mt_error *first = e.stack ? first_of_context(log, &e) : NULL;
     if (first) {
-        first->count++;
+        first->count = first->count + times < first->count ? UINT64_MAX : first->count + times;
         return true;
     }
     if (!GROW(log->errors, log->nerrors + 1, log->cap_errors))
         return oom(p);
-    e.count = 1;
+    e.count = times;
     log->errors[log->nerrors] = e;
     if (e.stack && !error_map_add(log))
         return oom(p);

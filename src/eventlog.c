@@ -34,6 +34,19 @@ static struct {
     size_t known_count;
 } elog = {.fd = -1};
 
+/* Errors of one context (kind, stack, access) after the first are counted, not written:
+ * a bad access in a hot loop would otherwise write a line, and a system call, each time
+ * (200k repeats: 20 MB of log). The counts are written at the end, one `error` line with
+ * `repeats=N` per context; a context past the table's capacity is written every time. */
+#define ERROR_CONTEXTS 1024
+struct error_context {
+    uint32_t stack;                  /* 0: empty entry */
+    uint8_t kind, op, exact;
+    uint32_t access_size;
+    uint64_t repeats;
+};
+static struct error_context error_contexts[ERROR_CONTEXTS];
+
 static const char *const error_kind_names[] = {
     "double-free", "invalid-free", "mismatched-free", "invalid-size",
     "heap-overflow", "heap-underflow", "use-after-free", "invalid-munmap",
@@ -193,6 +206,7 @@ bool eventlog_reopen_in_child(void)
     }
     elog.known_count = 0;
     elog.ended = false;
+    memset(error_contexts, 0, sizeof error_contexts);   /* the parent's errors are its own */
     elog.module_adds = 0;
     stacks_fork_child();
     if (!open_from_pattern())
@@ -362,6 +376,53 @@ static void key_str(struct line *l, const char *key, const char *v)
     line_str(l, v);
 }
 
+/* e's context's entry, added when new; NULL when the table is full or e has no stack. */
+static struct error_context *context_of(const struct error_event *e)
+{
+    if (e->stack == 0)
+        return NULL;
+    uint32_t hash = e->stack * 0x9e3779b1u ^ (uint32_t)e->kind << 24 ^ (uint32_t)e->op << 20 ^
+                    (uint32_t)e->access_size;
+    for (size_t n = 0, i = hash % ERROR_CONTEXTS; n < ERROR_CONTEXTS; n++, i = (i + 1) % ERROR_CONTEXTS) {
+        struct error_context *c = &error_contexts[i];
+        if (c->stack == 0)
+            *c = (struct error_context){.stack = e->stack, .kind = (uint8_t)e->kind,
+                                        .op = (uint8_t)e->op, .exact = e->exact,
+                                        .access_size = (uint32_t)e->access_size, .repeats = ~0ull};
+        if (c->stack == e->stack && c->kind == e->kind && c->op == e->op && c->exact == e->exact &&
+            c->access_size == e->access_size) {
+            c->repeats++;            /* from ~0: the first one is no repeat */
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Under elog.lock: one `repeats=N` line per context that had repeats. */
+static void write_repeats_locked(void)
+{
+    for (size_t i = 0; i < ERROR_CONTEXTS; i++) {
+        const struct error_context *c = &error_contexts[i];
+        if (c->stack == 0 || c->repeats == 0)
+            continue;
+        char buf[256];
+        struct line l;
+        line_init(&l, buf, sizeof buf - 1);
+        line_str(&l, "error kind=");
+        line_str(&l, error_kind_names[c->kind]);
+        key_dec(&l, "stack", c->stack);
+        if (c->exact)
+            key_dec(&l, "exact", 1);
+        if (c->op != ACCESS_NONE) {
+            key_str(&l, "op", c->op == ACCESS_READ ? "read" : "write");
+            key_dec(&l, "access", c->access_size);
+        }
+        key_dec(&l, "repeats", c->repeats);
+        write_line(&l);
+    }
+    memset(error_contexts, 0, sizeof error_contexts);
+}
+
 void eventlog_error(const struct error_event *e)
 {
     char buf[LINE_SIZE];
@@ -369,6 +430,12 @@ void eventlog_error(const struct error_event *e)
 
     if (elog.ended)
         return;                      /* after the exit sequence: the report is written */
+    os_lock(&elog.lock);
+    const struct error_context *context = context_of(e);
+    bool repeat = context && context->repeats > 0;
+    os_unlock(&elog.lock);
+    if (repeat)
+        return;
     eventlog_write_modules();
     line_init(&l, buf, sizeof buf - 1);
     line_str(&l, "error kind=");
@@ -484,14 +551,23 @@ static void write_word(const char *word)
     os_unlock(&elog.lock);
 }
 
+static void write_repeats(void)
+{
+    os_lock(&elog.lock);
+    write_repeats_locked();
+    os_unlock(&elog.lock);
+}
+
 void eventlog_end(void)
 {
+    write_repeats();
     write_word("end");
     elog.ended = true;
 }
 
 void eventlog_exec(void)
 {
+    write_repeats();
     write_word("exec");
 }
 

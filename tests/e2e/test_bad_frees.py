@@ -280,8 +280,9 @@ def test_not_killed(run_sample, sample):
 def test_repeated_errors_are_one_context_each(run_sample, marker, tmp_path):
     """50 bad frees from one line and 3 from another: two entries, each counted, as
     valgrind's "53 errors from 2 contexts"; XML's errorcounts carry the counts too."""
-    xml = tmp_path / "repeated.xml"
-    proc, report = run_sample("repeated_errors", options=("--xml=yes", f"--xml-file={xml}"))
+    xml, log = tmp_path / "repeated.xml", tmp_path / "repeated.log"
+    proc, report = run_sample("repeated_errors", options=("--xml=yes", f"--xml-file={xml}",
+                                                          f"--event-log={log}"))
     assert proc.returncode == 0 and proc.stdout == "done\n", proc.stderr
     errors = u.runtime_errors(report)
     assert len(errors) == 2, u.describe(errors)
@@ -297,3 +298,8 @@ def test_repeated_errors_are_one_context_each(run_sample, marker, tmp_path):
     counts = sorted(int(c) for c in re.findall(r"<count>(\d+)</count>\s*<unique>",
                                                 xml.read_text()))
     assert counts == [3, 50], counts
+    # The runtime writes each context's first error, and its repeats as one count at the end.
+    lines = [line for line in log.read_text().splitlines() if line.startswith("error ")]
+    firsts = [line for line in lines if " repeats=" not in line]
+    repeats = sorted(int(re.search(r" repeats=(\d+)", line)[1]) for line in lines if line not in firsts)
+    assert len(firsts) == 2 and repeats == [2, 49], lines
