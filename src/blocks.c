@@ -329,7 +329,11 @@ static bool file_by_header(struct shard *s, const struct block *b, uint64_t head
         return false;
     uint64_t bit, *word = start_word(leaf, b->addr, &bit);
     *header_of(b->addr) = header;
-    if (!__atomic_load_n(word, __ATOMIC_RELAXED))
+    /* The range, not the word: a load of a word other threads change, before its `lock
+     * bts`, moved the line twice (threads freeing each other's blocks share the lines). */
+    uint32_t index = (uint32_t)((b->addr >> PAGE_SHIFT) & (LEAF_PAGES - 1));
+    if (index < __atomic_load_n(&leaf->lo, __ATOMIC_RELAXED) ||
+        index >= __atomic_load_n(&leaf->hi, __ATOMIC_RELAXED))
         leaf_note_page(b->addr >> PAGE_SHIFT);
     /* Only the bit's old value is used: one `lock bts`, not a compare-and-swap loop. */
     if (!(__atomic_fetch_or(word, bit, __ATOMIC_ACQ_REL) & bit))
@@ -345,9 +349,10 @@ static bool find_by_header(struct shard *s, uintptr_t addr, struct block *out, b
     if (!leaf || (addr & ((1u << GRANULE_SHIFT) - 1)))
         return false;
     uint64_t bit, *word = start_word(leaf, addr, &bit);
-    /* Read before clearing: a free of a block filed elsewhere (a guarded one) would
-     * otherwise write its bitmap page into memory, 4 MB over the guarded pool's slots. */
-    bool present = __atomic_load_n(word, __ATOMIC_ACQUIRE) & bit;
+    /* Outside the slab, read before clearing: a free of a block filed elsewhere would
+     * otherwise write its bitmap page into memory. Every slab block is filed here, so
+     * there the `lock btr` comes first, and the line moves once. */
+    bool present = take && slab_owns(addr) ? true : __atomic_load_n(word, __ATOMIC_ACQUIRE) & bit;
     if (present && take)
         present = __atomic_fetch_and(word, ~bit, __ATOMIC_ACQ_REL) & bit;
     if (!present)
