@@ -5,8 +5,9 @@
  *
  * fill_dead_frame() leaves 4 KiB of copies of the pointer below main's frame, where the
  * exit sequence's frames (exit, its handlers, the destructors) then run, so holes in them
- * keep copies. Unlike the other samples, nothing scrubs the stack: memtrace must not count
- * a dead frame as a root, whether main returns or calls exit().
+ * keep copies; returning, main leaves copies in its own frame too. Unlike the other
+ * samples, nothing scrubs the stack: memtrace must not count a dead frame as a root,
+ * whether main returns or calls exit().
  *
  * Expected (valgrind 3.19 agrees): 48 bytes in 1 blocks definitely lost, allocated in
  * make_record(); in use at exit 48 bytes in 1 blocks; 0 indirect, 0 possible, 0 reachable. */
@@ -32,8 +33,15 @@ __attribute__((noinline)) static void fill_dead_frame(void *pointer)
 
 int main(int argc, char **argv)
 {
-    fill_dead_frame(make_record());
-    if (argc > 1 && strcmp(argv[1], "exit") == 0)
+    void *volatile held[64];
+    if (argc > 1 && strcmp(argv[1], "exit") == 0) {
+        fill_dead_frame(make_record());
         exit(0);
+    }
+    void *record = make_record();
+    fill_dead_frame(record);
+    for (int i = 0; i < 64; i++)     /* main's own frame is dead too once it returns */
+        held[i] = record;
+    (void)held;
     return 0;
 }

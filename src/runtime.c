@@ -379,20 +379,19 @@ static void run_reporter(void)
     unlink(log);
 }
 
-/* Bytes kept below this function's frame: its own spills and the red zone. */
-#define DEAD_STACK_MARGIN 1024
-
+/* Everything below the stack pointer goes, up to this function's own few words: `rep
+ * stosq` needs no stack, where a C loop (or the memset it may become) would keep its own
+ * frame, and a margin for it, over the program's last frames. */
 __attribute__((noinline)) void runtime_clear_dead_stack(void)
 {
-    uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
-    uintptr_t lo = in_borrowed_memory() ? 0 : os_main_stack_start(frame);
-    if (!lo || frame - lo <= DEAD_STACK_MARGIN)
+    uintptr_t sp;
+    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+    uintptr_t lo = in_borrowed_memory() ? 0 : os_main_stack_start(sp);
+    if (!lo || sp <= lo)
         return;
-    /* volatile: a loop the compiler turned into a memset call would clear memset's frame. */
-    volatile uintptr_t *word = (volatile uintptr_t *)lo;
-    volatile uintptr_t *end = (volatile uintptr_t *)((frame - DEAD_STACK_MARGIN) & ~(uintptr_t)7);
-    while (word < end)
-        *word++ = 0;
+    void *to = (void *)lo;
+    size_t words = (sp - lo) / sizeof(uintptr_t);
+    __asm__ volatile("rep stosq" : "+D"(to), "+c"(words) : "a"(0ul) : "memory");
 }
 
 void runtime_note_exit_status(int status)
