@@ -39,6 +39,7 @@ struct block {
     uint8_t state;         /* enum block_state */
     uint8_t head_shift;    /* redzone before the block: 1 << head_shift bytes, 0 = none */
     uint8_t flags;         /* BLOCK_GUARDED, BLOCK_HEADER_DAMAGED */
+    uint16_t word_hashes[8]; /* while BLOCK_FREED: of its first words as the free left them */
 };
 
 /* Lives in the guarded pool (src/guard.c), not in glibc's heap. */

@@ -43,7 +43,7 @@ static struct {
     size_t page, slot_bytes, stride, slot_count;
     enum guard_side side;
     bool align16;
-    bool keep_freed_pages;        /* --free-fill: a freed block's pattern must stay readable */
+    bool keep_freed_pages;        /* a freed block's contents must stay readable */
     struct guard_slot *slots;
     uint32_t *quarantine;         /* ring of freed slots, oldest at q_head */
     size_t q_head, q_tail;        /* running counters; the ring index is counter % slot_count */
@@ -388,8 +388,8 @@ void *guard_alloc(size_t size, size_t align, uint32_t alloc_stack, int alloc_kin
 }
 
 /* Makes a freed block's pages PROT_NONE. Quarantined pages are never read again (unless
- * --continue-after-fault opens one that holds a --free-fill pattern), so they are also
- * given back (kept, they made up most of the peak-RSS growth on python3, 27 of 40 MB):
+ * --continue-after-fault opens one, or --free-fill wants its pattern kept), so they are
+ * also given back (kept, they made up most of the peak-RSS growth on python3, 27 of 40 MB):
  * by mapping fresh PROT_NONE pages over them, one syscall and one TLB flush where
  * mprotect and madvise took two of each (5% of a run with 8 threads). Should both ways
  * fail, the pages stay accessible: later use-after-free goes unseen, no more. */

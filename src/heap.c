@@ -2,9 +2,10 @@
  *
  * A block is either guarded (src/guard.c: its own pages, a PROT_NONE page beside it) or
  * redzoned: glibc memory with a canary-filled redzone before and after it, checked when
- * the block is freed and at exit. Freed redzoned blocks wait in the quarantine, their
- * first bytes filled with a pattern checked when they leave; freed guarded blocks wait
- * PROT_NONE in the guard pool's own quarantine. Which blocks are guarded: --guard. */
+ * the block is freed and at exit. Freed redzoned blocks wait in the quarantine as the
+ * program left them, a hash of their first words checked when they leave (or, with
+ * --free-fill, filled and the fill checked); freed guarded blocks wait PROT_NONE in the
+ * guard pool's own quarantine. Which blocks are guarded: --guard. */
 #include "heap.h"
 
 #include <errno.h>
@@ -27,9 +28,11 @@ extern void *__libc_memalign(size_t align, size_t size);
 extern void *__libc_realloc(void *ptr, size_t size);
 extern void __libc_free(void *ptr);
 
-/* Freed blocks get this many leading bytes of pattern unless --free-fill asks for all. */
-#define FREE_PATTERN_BYTES 64
-#define FREE_PATTERN 0xdd
+/* A freed block keeps what the program left in it, as under valgrind: a stale read sees
+ * it (a pattern written over it made the classic loop that frees a node, then reads its
+ * next pointer, follow a wild pointer). A stale write is seen by a 16-bit hash of each of
+ * its first WATCHED_WORDS words, taken at the free and checked as it leaves. */
+#define WATCHED_WORDS 8
 /* Sizes above this are the signed result of a bug (malloc(-5)), as valgrind flags them. */
 #define FISHY_SIZE ((size_t)PTRDIFF_MAX)
 #define GLIBC_IS_MMAPPED 2           /* in a chunk's size word */
@@ -79,7 +82,10 @@ bool heap_init(struct pool *pool)
         blocks_file_by_slot(first, stride, count);   /* else by page, as other blocks */
         guard_set_placement(runtime_options.guard_side ? GUARD_SIDE_UNDERFLOW : GUARD_SIDE_OVERFLOW,
                             runtime_options.guard_align == 1);
-        guard_set_keep_freed_pages(runtime_options.free_fill != FILL_OFF);
+        /* Once a fault opens a freed block, the program goes on reading what it left there
+         * (or the --free-fill byte): a stale next pointer read as zero ended a loop early. */
+        guard_set_keep_freed_pages(runtime_options.free_fill != FILL_OFF ||
+                                   runtime_options.continue_after_fault);
     }
     return true;
 }
@@ -232,43 +238,73 @@ static void check_redzones(const struct block *b, uint32_t stack)
         fill_canary(b->addr + b->size, b->addr + b->size + BLOCK_REDZONE);
 }
 
-static size_t free_pattern_length(size_t size)
+static size_t watched_words(size_t size)
 {
-    if (runtime_options.free_fill != FILL_OFF || size < FREE_PATTERN_BYTES)
-        return size;
-    return FREE_PATTERN_BYTES;
+    return size < WATCHED_WORDS * 8 ? (size + 7) / 8 : WATCHED_WORDS;
 }
 
-static uint8_t free_pattern(void)
+/* Word i of the block at p, the bytes past its end as zeros. */
+static uint64_t watched_word(const uint8_t *p, size_t size, size_t i)
 {
-    return runtime_options.free_fill != FILL_OFF ? (uint8_t)runtime_options.free_fill : FREE_PATTERN;
+    uint64_t word = 0;
+    if (size - i * 8 >= 8)
+        memcpy(&word, p + i * 8, 8);     /* one load, not a call */
+    else
+        for (size_t k = 0; k < size - i * 8; k++)
+            word |= (uint64_t)p[i * 8 + k] << (8 * k);
+    return word;
 }
 
-/* A write through a stale pointer, seen when the block leaves the quarantine. */
-static void check_free_pattern(const struct block *b)
+static uint16_t word_hash(uint64_t word, size_t i)
+{
+    return (uint16_t)(((word ^ i) * 0x9e3779b97f4a7c15ull) >> 48);
+}
+
+/* At the free: what a stale write will be told from. */
+static void hash_watched_words(struct block *b)
+{
+    for (size_t i = 0; i < watched_words(b->size); i++)
+        b->word_hashes[i] = word_hash(watched_word((const uint8_t *)b->addr, b->size, i), i);
+}
+
+static void report_stale_write(const struct block *b, size_t offset, size_t size)
+{
+    struct error_event e = {
+        .kind = ERROR_USE_AFTER_FREE, .tid = runtime_tid(), .addr = b->addr + offset,
+        .stack = b->free_stack, .op = ACCESS_WRITE, .access_size = size,
+        .has_block = true, .block = b->addr, .block_size = b->size,
+        .alloc_stack = b->alloc_stack, .free_stack = b->free_stack,
+        .alloc_kind = b->kind, .free_kind = -1,
+    };
+    eventlog_error(&e);
+}
+
+/* A write through a stale pointer, seen when the block leaves the quarantine: the first
+ * byte that is not the --free-fill byte, or the first word whose hash changed. */
+static void check_stale_writes(const struct block *b)
 {
     const uint8_t *p = (const uint8_t *)b->addr;
-    size_t n = free_pattern_length(b->size), i = 0;
-    uint8_t want = free_pattern();
+    if (runtime_options.free_fill == FILL_OFF) {
+        for (size_t i = 0; i < watched_words(b->size); i++)
+            if (word_hash(watched_word(p, b->size, i), i) != b->word_hashes[i]) {
+                report_stale_write(b, i * 8, b->size - i * 8 < 8 ? b->size - i * 8 : 8);
+                return;
+            }
+        return;
+    }
+    uint8_t want = (uint8_t)runtime_options.free_fill;
     uint64_t want_word = want * 0x0101010101010101ull, word;
-    for (; i + 8 <= n; i += 8) {            /* whole words first: the usual case is intact */
+    size_t i = 0;
+    for (; i + 8 <= b->size; i += 8) {       /* whole words first: the usual case is intact */
         memcpy(&word, p + i, 8);
         if (word != want_word)
             break;
     }
-    for (; i < n; i++) {
-        if (p[i] == want)
-            continue;
-        struct error_event e = {
-            .kind = ERROR_USE_AFTER_FREE, .tid = runtime_tid(), .addr = b->addr + i,
-            .stack = b->free_stack, .op = ACCESS_WRITE, .access_size = 1,
-            .has_block = true, .block = b->addr, .block_size = b->size,
-            .alloc_stack = b->alloc_stack, .free_stack = b->free_stack,
-            .alloc_kind = b->kind, .free_kind = -1,
-        };
-        eventlog_error(&e);
-        return;
-    }
+    for (; i < b->size; i++)
+        if (p[i] != want) {
+            report_stale_write(b, i, 1);
+            return;
+        }
 }
 
 /* ----------------------------------------------------------------------------------
@@ -437,7 +473,7 @@ static void report_guard_free(enum guard_free_result r, uintptr_t addr, enum all
 static void check_quarantined(const struct block *b, struct quarantine_place place, void *ctx)
 {
     (void)ctx;
-    check_free_pattern(b);
+    check_stale_writes(b);
     uintptr_t bad_before = quarantine_tag_damage(b, place);
     if (!bad_before)
         bad_before = find_bad_canary(head_canary_start(b), b->addr - QUARANTINE_TAG_SIZE, true);
@@ -447,12 +483,12 @@ static void check_quarantined(const struct block *b, struct quarantine_place pla
 }
 
 /* Starts loading what the quarantine checks of a block leaving it (its tag, the end of
- * its pattern, its tail redzone) and its bitmap word, which glibc's next malloc of the
+ * its watched words, its tail redzone) and its bitmap word, which glibc's next malloc of the
  * chunk will set (glibc's caches hand out the latest freed chunk first). */
 static void prefetch_leaving(uintptr_t addr, size_t size)
 {
     __builtin_prefetch((const void *)(addr - QUARANTINE_TAG_SIZE));
-    __builtin_prefetch((const void *)(addr + free_pattern_length(size) - 1));
+    __builtin_prefetch((const void *)(addr + (size < WATCHED_WORDS * 8 ? size : WATCHED_WORDS * 8) - 1));
     __builtin_prefetch((const void *)(addr + size));
     blocks_prefetch(addr);
 }
@@ -514,14 +550,17 @@ static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
     check_redzones(&b, stack);
     if (runtime_options.quarantine_size == 0) {   /* it would leave at once, checked for nothing */
         if (runtime_options.free_fill != FILL_OFF)
-            memset(ptr, free_pattern(), free_pattern_length(b.size));
+            memset(ptr, runtime_options.free_fill, b.size);
         release_redzoned(&b);
         return;
     }
     /* Out of the table lock (a fork meanwhile leaves the child a block that is in neither
      * the table nor the quarantine: unchecked, not misreported); before the push, since
-     * another thread's eviction may check the pattern at once. */
-    memset(ptr, free_pattern(), free_pattern_length(b.size));
+     * another thread's eviction may check the block at once. */
+    if (runtime_options.free_fill != FILL_OFF)
+        memset(ptr, runtime_options.free_fill, b.size);
+    else
+        hash_watched_words(&b);
     b.state = BLOCK_FREED;
     b.free_stack = stack;
     quarantine_block(&b);
@@ -659,7 +698,7 @@ void heap_free(void *ptr, enum alloc_kind kind)
 /* Whether realloc resizes old through glibc (in place, or moved by glibc with mremap)
  * instead of moving it itself. Moving keeps a stale pointer to the old block from staying
  * valid, but a block past GUARD_MAX_BLOCK is never guarded and its quarantine check sees
- * only its first FREE_PATTERN_BYTES: for such a block a move catches almost nothing and
+ * only its first WATCHED_WORDS words: for such a block a move catches almost nothing and
  * costs a copy into fresh pages (perl grows megabyte buffers this way: 2-3x its run
  * time). --free-fill, which checks every freed byte, keeps the move. */
 static bool resizes_in_glibc(const struct block *old, size_t size)

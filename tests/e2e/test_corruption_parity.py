@@ -44,7 +44,8 @@ RUNS = ([("bad_free", None, ()), ("repeated_errors", None, ()), ("mismatched_fre
          ("invalid_size", None, ()),
          ("bad_munmap", None, ())]
         + [_overflow_case(c) for c in OVERFLOW_CASES]
-        + [("use_after_free", c, ()) for c in UAF_CASES])
+        + [("use_after_free", c, ()) for c in UAF_CASES]
+        + [("uaf_list", None, ("--continue-after-fault=yes",))])
 
 CLEAN_SAMPLES = ["clean_alloc", "clean_edges", "clean_libc", "clean_containers",
                  "clean_swap_threads", "clean_mmap"]

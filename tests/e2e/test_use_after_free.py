@@ -123,17 +123,22 @@ def test_use_after_free_other_options(run_sample, marker, options):
         check_uaf_error(errors[0], proc, src, case)
 
 
-def test_guard_none_does_not_fault(run_sample):
-    """Without guard pages nothing faults; the program reads what the free left there."""
-    proc, report = run_sample(SAMPLE, "read", options=("--guard=none",))
+@pytest.mark.parametrize("options", [("--guard=none",), ("--guard=none", "--quarantine-size=0")],
+                         ids=["quarantine", "no-quarantine"])
+def test_guard_none_does_not_fault(run_sample, options):
+    """Without guard pages nothing faults; the program reads what it left in the block, as
+    under valgrind (a stale next pointer read after a free must not turn wild)."""
+    proc, report = run_sample(SAMPLE, "read", options=options)
     assert proc.returncode == 0, proc.stderr
+    assert "value 0x75" in proc.stdout.splitlines(), proc.stdout     # 'u', as make_block wrote
     assert proc.stdout.splitlines()[-2:] == ["accessed", "done"]
 
 
 def test_write_after_free_redzoned(run_sample, marker):
-    """An unguarded freed block waits in the quarantine with its first bytes filled with a
-    checked pattern (docs/corruption.md): a write into it is found when it leaves the
-    quarantine or at exit, with its alloc and free stacks; the program is not stopped."""
+    """An unguarded freed block waits in the quarantine as the program left it, with a hash
+    of each of its first words (docs/corruption.md): a write into it is found when it
+    leaves the quarantine or at exit, in its word, with its alloc and free stacks; the
+    program is not stopped."""
     src = marker(SAMPLE, "alloc")[0]
     proc, report = run_sample(SAMPLE, "write", options=("--guard=none",))
     assert proc.returncode == 0, proc.stderr
@@ -143,7 +148,8 @@ def test_write_after_free_redzoned(run_sample, marker):
     err = errors[0]
     assert err["kind"] == "use-after-free", u.describe_errors(errors)
     block = the_block(proc, 40)
-    assert u.address(err["address"]) == block + 5
+    assert u.address(err["address"]) == block, err      # byte 5 was written: word 0
+    assert err.get("access") == {"op": "write", "size": 8}, err
     assert (u.address(err["block"]["address"]), err["block"]["size"]) == (block, 40)
     assert u.frame_at(err["alloc_stack"][0], src, u.marker_line(src, "alloc"), "make_block")
     assert u.frame_at(err["free_stack"][0], src, u.marker_line(src, "free"), "release")
@@ -189,3 +195,43 @@ def test_bad_option_values(run_memtrace, paths, option):
     assert proc.stdout == "", proc.stdout
     lines = [l for l in proc.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and lines[0].startswith("memtrace: "), proc.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# uaf_list: free a node, then read its next pointer
+# ---------------------------------------------------------------------------------------
+
+def check_list_error(err, src):
+    assert err["kind"] == "use-after-free", err
+    assert u.frame_at(err["stack"][0], src, u.marker_line(src, "read next"), "main"), err["stack"][0]
+    assert err.get("access") == {"op": "read", "size": 8}, err
+    assert err["block"]["size"] == 16, err
+    assert u.address(err["address"]) - u.address(err["block"]["address"]) == 8, err
+    assert u.frame_at(err["alloc_stack"][0], src, u.marker_line(src, "alloc node"), "main")
+    assert u.frame_at(err["free_stack"][0], src, u.marker_line(src, "free node"), "main")
+
+
+def test_list_free_loop_default(run_sample, marker):
+    """The loop reaches a guarded node (the first of a call site are guarded) through the
+    next pointers of unguarded freed ones, which hold what the program left: there the
+    read faults and is reported; the process then ends with SIGSEGV (the default)."""
+    src = marker("uaf_list", "read next")[0]
+    proc, report = run_sample("uaf_list")
+    assert proc.returncode == -signal.SIGSEGV, proc.stderr
+    errors = u.runtime_errors(report)
+    assert len(errors) == 1, u.describe_errors(errors)
+    check_list_error(errors[0], src)
+
+
+def test_list_free_loop_continue(run_sample, marker):
+    """With --continue-after-fault=yes the opened pages hold what the program left, so the
+    loop frees every node and sums them as it does natively: no leak, one context."""
+    src = marker("uaf_list", "read next")[0]
+    proc, report = run_sample("uaf_list", options=("--continue-after-fault=yes",))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "sum 3\n"
+    errors = u.runtime_errors(report)
+    assert len(errors) == 1, u.describe_errors(errors)
+    check_list_error(errors[0], src)
+    assert errors[0]["count"] >= 1
+    assert report["summary"]["leaked_bytes"]["definite"] == 0
