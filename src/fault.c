@@ -162,6 +162,18 @@ static void die_of(int sig)
     syscall(SYS_tgkill, getpid(), os_gettid(), sig);
 }
 
+/* The program's own fault is about to end the process: the log gets its end (heap and
+ * leak summaries) first, as after abort() or under valgrind, unless the fault came from
+ * inside memtrace, which may hold its locks. */
+static void end_log_before_program_death(int sig, void *context)
+{
+    if (runtime_thread.busy || !fault_before_death)
+        return;
+    runtime_thread.busy = 1;
+    fault_before_death(sig, context);
+    runtime_thread.busy = 0;
+}
+
 /* Not ours: the program's previous action, as the kernel would have taken it. */
 static void pass_to_previous(int sig, siginfo_t *si, void *context)
 {
@@ -173,6 +185,7 @@ static void pass_to_previous(int sig, siginfo_t *si, void *context)
         return;
     if (call.sa_handler == SIG_DFL || call.sa_handler == SIG_IGN) {
         /* A fault cannot be ignored: either way the default action ends the process. */
+        end_log_before_program_death(sig, context);
         if (sent)
             die_of(sig);
         else

@@ -2,7 +2,8 @@
  * the pool becomes an error record: the kind from guard_describe, read or write from the
  * page-fault error code, the access size decoded from the instruction, and the faulting
  * thread's stack unwound from the signal context (frame 0 exact). Any other fault goes to
- * the program's previous handler exactly as if memtrace were not there.
+ * the program's previous handler exactly as if memtrace were not there; when that is the
+ * default action, fault_before_death runs first.
  * After a report the process dies of the original signal (fault_before_death runs first),
  * or, with fault_set_continue, the page is opened and the program goes on; each slot is
  * reported once. The handler runs on a per-thread alternate stack and calls only
@@ -14,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Set by the runtime: ends the log before the process dies of a reported fault (e.g.
+/* Set by the runtime: ends the log before the process dies of a fault (e.g.
  * runtime_note_exit_signal(sig) + runtime_exit_from_signal(ucontext)). Runs in the
  * handler, on the alternate stack, with runtime_thread.busy set. */
 extern void (*fault_before_death)(int sig, void *ucontext);

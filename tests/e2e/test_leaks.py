@@ -5,6 +5,7 @@ Expected numbers are the ones valgrind 3.19 reports for the same samples (see ea
 header and test_valgrind_parity.py)."""
 
 import os
+import signal
 import subprocess
 
 import pytest
@@ -335,3 +336,17 @@ def test_text_report_matches_json(run_sample, sample):
         for kind in u.LEAK_KINDS:
             assert text["leaks"].get(kind) == (s["leaked_bytes"][kind], s["leaked_blocks"][kind]), \
                 f"LEAK SUMMARY {kind} vs JSON:\n{proc.stderr}"
+
+
+def test_leaks_reported_when_the_program_crashes(run_sample, marker):
+    """A null dereference in the program: it still dies of SIGSEGV, and the report still
+    has its leak records and summaries, not a truncated log."""
+    proc, report = run_sample("crash_leak")
+    assert proc.returncode == -signal.SIGSEGV, proc.stderr
+    assert report.get("exit") == {"signal": signal.SIGSEGV}
+    assert report["summary"]["log_truncated"] is False
+    src, line = marker("crash_leak", "leak definite lost")
+    record = u.record_at(report, "definite", src, line)
+    assert (record["bytes"], record["blocks"]) == (64, 1)
+    assert_leaked(report, definite=(64, 1))
+    assert "truncated" not in proc.stderr

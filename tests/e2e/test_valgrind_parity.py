@@ -33,6 +33,7 @@ SAMPLES = {
     "leak_possible":    (C_ALL, (), True),
     "leak_possible_far": (C_ALL, (), True),
     "leak_dead_frame":  (C_ALL, (), True),
+    "crash_leak":       (C_ALL, (), True),
     "reachable":        (C_ALL, (), True),
     "clean":            (C_ALL, (), True),
     "alloc_apis":       (C_ALL, (), True),
