@@ -6,6 +6,7 @@
 #include "symbolize.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,6 +257,25 @@ void describe_death(const struct report_view *v, char *buf, size_t size)
                  sigabbrev_np(value) ? sigabbrev_np(value) : "?");
     else
         snprintf(buf, size, "the process died");
+}
+
+/* si_code's meaning for the two signals memtrace sees (siginfo.h's SEGV_* and BUS_*). */
+static const char *crash_cause(int sig, int code)
+{
+    if (sig == SIGSEGV)
+        return code == 2 ? "Bad permissions for mapped region" : "Access not within mapped region";
+    if (sig == SIGBUS)
+        return code == 1 ? "Invalid address alignment" : code == 2 ? "Non-existent physical address"
+                                                                   : "Hardware error";
+    return "Fault";
+}
+
+void describe_crash(const struct mt_crash *c, char *headline, size_t headline_size, char *what,
+                    size_t what_size)
+{
+    snprintf(headline, headline_size, "Process terminating with default action of signal %d (SIG%s)",
+             c->signal, sigabbrev_np(c->signal) ? sigabbrev_np(c->signal) : "?");
+    snprintf(what, what_size, "%s at address 0x%" PRIx64, crash_cause(c->signal, c->code), c->addr);
 }
 
 /* ------------------------------------------------------------------------------------- */

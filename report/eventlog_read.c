@@ -640,6 +640,34 @@ static bool rec_exit(struct parser *p, char *rest)
     return true;
 }
 
+static bool crash_set(void *obj, const char *k, const char *v)
+{
+    struct mt_crash *c = obj;
+    uint64_t n;
+    if (strcmp(k, "signal") == 0 || strcmp(k, "code") == 0) {
+        if (!parse_dec(v, INT32_MAX, &n))
+            return false;
+        *(strcmp(k, "signal") == 0 ? &c->signal : &c->code) = (int)n;
+        return true;
+    }
+    if (strcmp(k, "addr") == 0)
+        return parse_hex(v, &c->addr);
+    if (strcmp(k, "stack") == 0)
+        return parse_u32(v, &c->stack);
+    return true;
+}
+
+static bool rec_crash(struct parser *p, char *rest)
+{
+    struct mt_crash c = { .present = true };
+    if (!for_each_pair(p, rest, &c, crash_set))
+        return false;
+    if (c.signal <= 0)
+        return fail(p, "no signal");
+    p->log->crash = c;
+    return true;
+}
+
 static bool rec_end(struct parser *p, char *rest)
 {
     if (*rest)
@@ -665,7 +693,7 @@ static const struct {
     { "options", rec_options }, { "module", rec_module },   { "stack", rec_stack },
     { "error", rec_error },     { "leak", rec_leak },       { "mapping", rec_mapping },
     { "summary", rec_summary }, { "exit", rec_exit },       { "end", rec_end },
-    { "exec", rec_exec },
+    { "exec", rec_exec },       { "crash", rec_crash },
 };
 
 /* A record name this version does not know is skipped if it looks like one (a later

@@ -80,6 +80,14 @@ struct mt_leak {
     uint32_t stack;
 };
 
+/* The program's own fatal fault (a `crash` record). */
+struct mt_crash {
+    bool present;
+    int signal, code;                /* si_signo, si_code */
+    uint64_t addr;
+    uint32_t stack;                  /* frame 0 is the faulting instruction */
+};
+
 struct mt_mapping {
     uint64_t addr, len;
     uint32_t stack;
@@ -111,6 +119,7 @@ struct mt_log {
     struct mt_mapping *mappings;
     size_t nmappings;
     struct mt_summary summary;
+    struct mt_crash crash;
     bool has_exit;                  /* an `exit` record: how the process ended, as it saw it */
     bool exit_signaled;             /* exit_value is a signal number */
     int exit_value;

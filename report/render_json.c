@@ -199,6 +199,21 @@ static void jper_class(FILE *o, const char *key, const uint64_t *per_class)
     fputs("},\n", o);
 }
 
+static void jcrash(FILE *o, const struct report_view *v)
+{
+    const struct mt_crash *c = &v->log->crash;
+    char headline[128], what[128];
+    if (!c->present)
+        return;
+    describe_crash(c, headline, sizeof headline, what, sizeof what);
+    fprintf(o, "  \"crash\": {\"signal\": %d, \"code\": %d, ", c->signal, c->code);
+    jaddr(o, "address", c->addr);
+    fputs(", \"what\": ", o);
+    jstr(o, what);
+    jstack(o, "stack", report_view_stack(v, c->stack, true), true);
+    fputs("},\n", o);
+}
+
 static void jsummary(FILE *o, const struct report_view *v)
 {
     const struct mt_summary *s = &v->log->summary;
@@ -230,6 +245,7 @@ static void jsummary(FILE *o, const struct report_view *v)
 void render_json(FILE *out, const struct report_view *v)
 {
     jheader(out, v);
+    jcrash(out, v);
     jerrors(out, v);
     jsummary(out, v);
 }

@@ -281,6 +281,23 @@ static void md_error(struct md *m, size_t i)
     md_source(m, stack);
 }
 
+/* The program's own fatal fault, before the errors: it is what the ticket is about. */
+static void md_crash(const struct md *m)
+{
+    const struct mt_crash *c = &m->v->log->crash;
+    const struct sym_stack *stack = report_view_stack(m->v, c->stack, true);
+    char headline[128], what[128];
+    describe_crash(c, headline, sizeof headline, what, sizeof what);
+    fputs("## Crash\n\n", m->out);
+    md_text(m->out, headline);
+    fputs(": ", m->out);
+    md_text(m->out, what);
+    fputs(".\n\n", m->out);
+    md_stack(m, stack);
+    fputc('\n', m->out);
+    md_source(m, stack);
+}
+
 static void md_leak(struct md *m, size_t k, size_t number)
 {
     const struct report_view *v = m->v;
@@ -416,6 +433,8 @@ void render_markdown(FILE *out, const struct report_view *v)
         shown += describe_leak_shown(v, i);
     md_header(&m);
     md_summary(&m);
+    if (log->crash.present)
+        md_crash(&m);
     if (shown)
         fputs("## Errors\n\n", out);
     for (size_t i = 0; i < log->nerrors; i++)

@@ -144,6 +144,16 @@ static void print_error(const struct text *t, const struct report_view *v, size_
 /* ------------------------------------------------------------------------------------- */
 
 /* Arguments may hold newlines; they must not break the ==PID== prefix. */
+static void print_crash(const struct text *t, const struct report_view *v)
+{
+    char headline[128], what[128];
+    describe_crash(&v->log->crash, headline, sizeof headline, what, sizeof what);
+    say(t, "%s", headline);
+    say(t, " %s", what);
+    print_stack(t, report_view_stack(v, v->log->crash.stack, true));
+    blank(t);
+}
+
 static void put_arg(FILE *out, const char *s)
 {
     for (; *s; s++) {
@@ -288,6 +298,8 @@ void render_text(FILE *out, const struct report_view *v)
     for (size_t i = 0; i < log->nerrors; i++)
         if (!v->error_suppressed_by || !v->error_suppressed_by[i])
             print_error(&t, v, i);
+    if (log->crash.present)
+        print_crash(&t, v);
     if (v->truncated) {
         char death[96];
         describe_death(v, death, sizeof death);

@@ -159,7 +159,7 @@ static bool resolve_stacks(struct resolver *r)
     for (size_t i = 0; i < log->nleaks; i++)
         if (!resolve(r, log->leaks[i].stack, false))
             return false;
-    return true;
+    return !log->crash.present || resolve(r, log->crash.stack, true);
 }
 
 static void free_view(struct report_view *v)

@@ -21,5 +21,5 @@ int main(void)
     make_lost();
     sample_forget();
     int *volatile nowhere = NULL;
-    return *nowhere;
+    return *nowhere; /* expect: crash */
 }

@@ -539,6 +539,23 @@ void eventlog_exit(bool signaled, int value)
     os_unlock(&elog.lock);
 }
 
+void eventlog_crash(int sig, int code, uintptr_t addr, uint32_t stack)
+{
+    char buf[128];
+    struct line l;
+
+    line_init(&l, buf, sizeof buf - 1);
+    line_str(&l, "crash");
+    key_dec(&l, "signal", (uint64_t)(unsigned)sig);
+    key_dec(&l, "code", (uint64_t)(unsigned)code);
+    key_hex(&l, "addr", addr);
+    key_dec(&l, "stack", stack);
+    os_lock(&elog.lock);
+    write_stack_locked(stack);
+    write_line(&l);
+    os_unlock(&elog.lock);
+}
+
 static void write_word(const char *word)
 {
     char buf[16];

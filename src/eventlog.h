@@ -65,6 +65,10 @@ void eventlog_mapping(uintptr_t addr, size_t len, uint32_t stack);
 void eventlog_summary(const struct heap_totals *totals);
 /* `exit status=N` or `exit signal=N`. */
 void eventlog_exit(bool signaled, int value);
+/* The program's own fault, about to end it (memtrace's guard faults are errors instead):
+ * the signal, its si_code, the address and the faulting stack, as valgrind shows them
+ * ("Process terminating with default action of signal 11"). */
+void eventlog_crash(int sig, int code, uintptr_t addr, uint32_t stack);
 void eventlog_end(void);
 /* `exec`: the process is about to become another program (no `end` will follow). */
 void eventlog_exec(void);

@@ -165,11 +165,16 @@ static void die_of(int sig)
 /* The program's own fault is about to end the process: the log gets its end (heap and
  * leak summaries) first, as after abort() or under valgrind, unless the fault came from
  * inside memtrace, which may hold its locks. */
-static void end_log_before_program_death(int sig, void *context)
+static void end_log_before_program_death(int sig, const siginfo_t *si, void *context)
 {
     if (runtime_thread.busy || !fault_before_death)
         return;
     runtime_thread.busy = 1;
+    if (si->si_code > 0) {
+        int depth = runtime_options.num_callers;
+        eventlog_crash(sig, si->si_code, (uintptr_t)si->si_addr,
+                       stacks_capture_from_context(context, depth > 0 ? depth : STACK_MAX_DEPTH));
+    }
     fault_before_death(sig, context);
     runtime_thread.busy = 0;
 }
@@ -185,7 +190,7 @@ static void pass_to_previous(int sig, siginfo_t *si, void *context)
         return;
     if (call.sa_handler == SIG_DFL || call.sa_handler == SIG_IGN) {
         /* A fault cannot be ignored: either way the default action ends the process. */
-        end_log_before_program_death(sig, context);
+        end_log_before_program_death(sig, si, context);
         if (sent)
             die_of(sig);
         else

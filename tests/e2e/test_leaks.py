@@ -5,6 +5,7 @@ Expected numbers are the ones valgrind 3.19 reports for the same samples (see ea
 header and test_valgrind_parity.py)."""
 
 import os
+import re
 import signal
 import subprocess
 
@@ -338,10 +339,11 @@ def test_text_report_matches_json(run_sample, sample):
                 f"LEAK SUMMARY {kind} vs JSON:\n{proc.stderr}"
 
 
-def test_leaks_reported_when_the_program_crashes(run_sample, marker):
+def test_leaks_reported_when_the_program_crashes(run_sample, marker, tmp_path):
     """A null dereference in the program: it still dies of SIGSEGV, and the report still
-    has its leak records and summaries, not a truncated log."""
-    proc, report = run_sample("crash_leak")
+    has its leak records and summaries, not a truncated log, and says where it crashed."""
+    md = tmp_path / "crash.md"
+    proc, report = run_sample("crash_leak", options=(f"--markdown={md}",))
     assert proc.returncode == -signal.SIGSEGV, proc.stderr
     assert report.get("exit") == {"signal": signal.SIGSEGV}
     assert report["summary"]["log_truncated"] is False
@@ -350,3 +352,12 @@ def test_leaks_reported_when_the_program_crashes(run_sample, marker):
     assert (record["bytes"], record["blocks"]) == (64, 1)
     assert_leaked(report, definite=(64, 1))
     assert "truncated" not in proc.stderr
+    # Where it crashed, as valgrind shows it ("Process terminating with default action...").
+    crash = report["crash"]
+    assert (crash["signal"], u.address(crash["address"])) == (signal.SIGSEGV, 0), crash
+    assert crash["what"] == "Access not within mapped region at address 0x0"
+    src, line = marker("crash_leak", "crash")
+    assert u.frame_at(crash["stack"][0], src, line, "main"), crash["stack"][0]
+    assert "Process terminating with default action of signal 11 (SIGSEGV)" in proc.stderr
+    text = md.read_text()
+    assert "## Crash" in text and re.search(rf"main — \S*crash_leak.c:{line}\n", text), text
