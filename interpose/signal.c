@@ -1,7 +1,8 @@
 /* signal.c — sigaction and signal, so that a program installing its own SIGSEGV or SIGBUS
- * handler does not take the guard-page faults away from memtrace, nor memtrace the
- * program's faults from it: the program's handler is kept and called for every fault
- * that is not memtrace's (src/fault.h). Every other signal goes straight to libc. */
+ * handler (or SIGFPE, SIGILL) does not take the guard-page faults away from memtrace, nor
+ * the report of its own fatal faults, nor memtrace the program's faults from it: the
+ * program's handler is kept and called for every fault that is not memtrace's
+ * (src/fault.h). Every other signal goes straight to libc. */
 #include <signal.h>
 #include <string.h>
 

@@ -259,14 +259,24 @@ void describe_death(const struct report_view *v, char *buf, size_t size)
         snprintf(buf, size, "the process died");
 }
 
-/* si_code's meaning for the two signals memtrace sees (siginfo.h's SEGV_* and BUS_*). */
+/* si_code's meaning, in valgrind's words (siginfo.h's SEGV_*, BUS_*, FPE_*, ILL_*). */
 static const char *crash_cause(int sig, int code)
 {
+    static const char *const fpe[] = {"Integer divide by zero", "Integer overflow",
+                                      "FP divide by zero", "FP overflow", "FP underflow",
+                                      "FP inexact", "FP invalid operation", "FP subscript out of range"};
+    static const char *const ill[] = {"Illegal opcode", "Illegal operand", "Illegal addressing mode",
+                                      "Illegal trap", "Privileged opcode", "Privileged register",
+                                      "Coprocessor error", "Internal stack error"};
     if (sig == SIGSEGV)
         return code == 2 ? "Bad permissions for mapped region" : "Access not within mapped region";
     if (sig == SIGBUS)
         return code == 1 ? "Invalid address alignment" : code == 2 ? "Non-existent physical address"
                                                                    : "Hardware error";
+    if (sig == SIGFPE && code >= 1 && code <= 8)
+        return fpe[code - 1];
+    if (sig == SIGILL && code >= 1 && code <= 8)
+        return ill[code - 1];
     return "Fault";
 }
 

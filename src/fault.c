@@ -23,10 +23,15 @@
 
 void (*fault_before_death)(int sig, void *ucontext);
 
+/* The signals a faulting instruction raises: memtrace's guard pages raise the first two;
+ * a program's own fault of any of them gets its report before the process dies. */
+static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+#define FAULT_SIGNALS (sizeof fault_signals / sizeof *fault_signals)
+
 static struct {
     bool installed;
     bool continue_after;
-    struct sigaction previous[2];    /* SIGSEGV, SIGBUS */
+    struct sigaction previous[FAULT_SIGNALS];   /* the program's, as fault_signals */
 } fault;
 
 static __thread struct {
@@ -35,9 +40,13 @@ static __thread struct {
     size_t len;
 } alt_stack;
 
+/* The program's action for sig, or NULL when sig is not one of fault_signals. */
 static struct sigaction *previous_action(int sig)
 {
-    return &fault.previous[sig == SIGBUS];
+    for (size_t i = 0; i < FAULT_SIGNALS; i++)
+        if (fault_signals[i] == sig)
+            return &fault.previous[i];
+    return NULL;
 }
 
 /* ----------------------------------------------------------------------------------
@@ -263,7 +272,8 @@ static void on_fault(int sig, siginfo_t *si, void *context)
     uintptr_t addr = (uintptr_t)si->si_addr;
 
     /* Only a fault raised by the kernel (si_code > 0) carries a meaningful si_addr. */
-    if (si->si_code > 0 && guard_describe(addr, &info) && info.access != GUARD_ACCESS_UNKNOWN)
+    if ((sig == SIGSEGV || sig == SIGBUS) && si->si_code > 0 && guard_describe(addr, &info) &&
+        info.access != GUARD_ACCESS_UNKNOWN)
         report_guard_fault(sig, addr, context, &info);
     else
         pass_to_previous(sig, si, context);
@@ -288,12 +298,12 @@ bool fault_install(void)
     action.sa_sigaction = on_fault;
     action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
     sigemptyset(&action.sa_mask);
-    if (os_sigaction(SIGSEGV, &action, &fault.previous[0]) != 0)
-        return false;
-    if (os_sigaction(SIGBUS, &action, &fault.previous[1]) != 0) {
-        os_sigaction(SIGSEGV, &fault.previous[0], NULL);
-        return false;
-    }
+    for (size_t i = 0; i < FAULT_SIGNALS; i++)
+        if (os_sigaction(fault_signals[i], &action, &fault.previous[i]) != 0) {
+            while (i-- > 0)
+                os_sigaction(fault_signals[i], &fault.previous[i], NULL);
+            return false;
+        }
     fault.installed = true;
     fault_thread_init();
     return true;
@@ -301,9 +311,9 @@ bool fault_install(void)
 
 bool fault_take_program_action(int sig, const struct sigaction *action, struct sigaction *old)
 {
-    if ((sig != SIGSEGV && sig != SIGBUS) || !__atomic_load_n(&fault.installed, __ATOMIC_ACQUIRE))
-        return false;
     struct sigaction *prev = previous_action(sig);
+    if (!prev || !__atomic_load_n(&fault.installed, __ATOMIC_ACQUIRE))
+        return false;
     struct sigaction was = *prev;
     if (action)
         *prev = *action;
@@ -316,8 +326,8 @@ void fault_uninstall(void)
 {
     if (!fault.installed)
         return;
-    os_sigaction(SIGSEGV, &fault.previous[0], NULL);
-    os_sigaction(SIGBUS, &fault.previous[1], NULL);
+    for (size_t i = 0; i < FAULT_SIGNALS; i++)
+        os_sigaction(fault_signals[i], &fault.previous[i], NULL);
     fault.installed = false;
 }
 

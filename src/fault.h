@@ -1,4 +1,5 @@
-/* fault.h — the SIGSEGV/SIGBUS handler behind the guarded pool (src/guard.h). A fault in
+/* fault.h — the SIGSEGV/SIGBUS handler behind the guarded pool (src/guard.h), which also
+ * hears SIGFPE and SIGILL so that a program dying of its own fault is reported. A fault in
  * the pool becomes an error record: the kind from guard_describe, read or write from the
  * page-fault error code, the access size decoded from the instruction, and the faulting
  * thread's stack unwound from the signal context (frame 0 exact). Any other fault goes to
@@ -20,9 +21,9 @@
  * handler, on the alternate stack, with runtime_thread.busy set. */
 extern void (*fault_before_death)(int sig, void *ucontext);
 
-/* Installs the handler for SIGSEGV and SIGBUS, remembering the previous actions, and
- * gives the calling thread its alternate stack. Call after stacks_load_unwinder: it
- * resolves the context unwinder here, outside any handler. */
+/* Installs the handler for SIGSEGV, SIGBUS, SIGFPE and SIGILL, remembering the previous
+ * actions, and gives the calling thread its alternate stack. Call after
+ * stacks_load_unwinder: it resolves the context unwinder here, outside any handler. */
 bool fault_install(void);
 /* Puts the previous actions back (tests, or a runtime that turns itself off). */
 void fault_uninstall(void);
@@ -31,7 +32,7 @@ void fault_uninstall(void);
 void fault_thread_init(void);
 /* Releases the calling thread's alternate stack, if it is ours (for a thread-exit hook). */
 void fault_thread_exit(void);
-/* The program's own sigaction for SIGSEGV or SIGBUS while ours is installed: its action
+/* The program's own sigaction for one of those signals while ours is installed: its action
  * is kept as the one faults that are not memtrace's go to, and ours stays in place.
  * Returns false (nothing done) for any other signal or before fault_install. */
 struct sigaction;
