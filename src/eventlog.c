@@ -398,6 +398,18 @@ static struct error_context *context_of(const struct error_event *e)
     return NULL;
 }
 
+/* The keys that make an error's context, after its kind. */
+static void key_context(struct line *l, uint32_t stack, bool exact, enum access_op op, size_t access_size)
+{
+    key_dec(l, "stack", stack);
+    if (exact)
+        key_dec(l, "exact", 1);
+    if (op != ACCESS_NONE) {
+        key_str(l, "op", op == ACCESS_READ ? "read" : "write");
+        key_dec(l, "access", access_size);
+    }
+}
+
 /* Under elog.lock: one `repeats=N` line per context that had repeats. */
 static void write_repeats_locked(void)
 {
@@ -410,13 +422,7 @@ static void write_repeats_locked(void)
         line_init(&l, buf, sizeof buf - 1);
         line_str(&l, "error kind=");
         line_str(&l, error_kind_names[c->kind]);
-        key_dec(&l, "stack", c->stack);
-        if (c->exact)
-            key_dec(&l, "exact", 1);
-        if (c->op != ACCESS_NONE) {
-            key_str(&l, "op", c->op == ACCESS_READ ? "read" : "write");
-            key_dec(&l, "access", c->access_size);
-        }
+        key_context(&l, c->stack, c->exact, (enum access_op)c->op, c->access_size);
         key_dec(&l, "repeats", c->repeats);
         write_line(&l);
     }
@@ -442,13 +448,7 @@ void eventlog_error(const struct error_event *e)
     line_str(&l, error_kind_names[e->kind]);
     key_dec(&l, "tid", (uint64_t)e->tid);
     key_hex(&l, "addr", e->addr);
-    key_dec(&l, "stack", e->stack);
-    if (e->exact)
-        key_dec(&l, "exact", 1);
-    if (e->op != ACCESS_NONE) {
-        key_str(&l, "op", e->op == ACCESS_READ ? "read" : "write");
-        key_dec(&l, "access", e->access_size);
-    }
+    key_context(&l, e->stack, e->exact, e->op, e->access_size);
     if (e->has_block) {
         key_hex(&l, "block", e->block);
         if (!e->size_unknown)
