@@ -376,6 +376,16 @@ static void key_str(struct line *l, const char *key, const char *v)
     line_str(l, v);
 }
 
+/* Ends l with `stack=ID` and writes it, after the stack's own record (once per log). */
+static void write_line_with_stack(struct line *l, uint32_t stack)
+{
+    key_dec(l, "stack", stack);
+    os_lock(&elog.lock);
+    write_stack_locked(stack);
+    write_line(l);
+    os_unlock(&elog.lock);
+}
+
 /* e's context's entry, added when new; NULL when the table is full or e has no stack. */
 static struct error_context *context_of(const struct error_event *e)
 {
@@ -485,11 +495,7 @@ void eventlog_leak(enum leak_class cls, uint64_t bytes, uint64_t blocks,
     key_dec(&l, "bytes", bytes);
     key_dec(&l, "blocks", blocks);
     key_dec(&l, "indirect", indirect_bytes);
-    key_dec(&l, "stack", stack);
-    os_lock(&elog.lock);
-    write_stack_locked(stack);
-    write_line(&l);
-    os_unlock(&elog.lock);
+    write_line_with_stack(&l, stack);
 }
 
 void eventlog_mapping(uintptr_t addr, size_t len, uint32_t stack)
@@ -501,11 +507,7 @@ void eventlog_mapping(uintptr_t addr, size_t len, uint32_t stack)
     line_str(&l, "mapping");
     key_hex(&l, "addr", addr);
     key_dec(&l, "len", len);
-    key_dec(&l, "stack", stack);
-    os_lock(&elog.lock);
-    write_stack_locked(stack);
-    write_line(&l);
-    os_unlock(&elog.lock);
+    write_line_with_stack(&l, stack);
 }
 
 void eventlog_summary(const struct heap_totals *t)
@@ -549,11 +551,7 @@ void eventlog_crash(int sig, int code, uintptr_t addr, uint32_t stack)
     key_dec(&l, "signal", (uint64_t)(unsigned)sig);
     key_dec(&l, "code", (uint64_t)(unsigned)code);
     key_hex(&l, "addr", addr);
-    key_dec(&l, "stack", stack);
-    os_lock(&elog.lock);
-    write_stack_locked(stack);
-    write_line(&l);
-    os_unlock(&elog.lock);
+    write_line_with_stack(&l, stack);
 }
 
 static void write_word(const char *word)
