@@ -24,7 +24,7 @@ static main_fn program_main;
 static int main_with_exit_status(int argc, char **argv, char **envp)
 {
     int status = program_main(argc, argv, envp);
-    runtime_clear_dead_stack();
+    runtime_note_exit_frame((uintptr_t)__builtin_frame_address(0));
     runtime_note_exit_status(status);
     return status;
 }
@@ -70,7 +70,7 @@ __attribute__((destructor)) static void memtrace_unload(void)
 MEMTRACE_EXPORT void exit(int status)
 {
     void (*real_exit)(int) = (void (*)(int))dlsym(RTLD_NEXT, "exit");
-    runtime_clear_dead_stack();
+    runtime_note_exit_frame((uintptr_t)__builtin_frame_address(0));
     runtime_note_exit_status(status);
     real_exit(status);
     __builtin_unreachable();
@@ -78,6 +78,7 @@ MEMTRACE_EXPORT void exit(int status)
 
 MEMTRACE_EXPORT void _exit(int status)
 {
+    runtime_note_exit_frame((uintptr_t)__builtin_frame_address(0));
     runtime_note_exit_status(status);
     runtime_exit();
     for (;;)

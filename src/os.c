@@ -183,50 +183,6 @@ uint64_t os_read_number(const char *path)
     return value;
 }
 
-/* lo when a maps line "lo-hi perms offset dev inode [stack]" holds sp. */
-static uintptr_t stack_line_start(const char *line, uintptr_t sp)
-{
-    uintptr_t lo = os_parse_hex(&line);
-    line++;
-    uintptr_t hi = os_parse_hex(&line);
-    size_t n = strlen(line);
-    bool is_stack = n >= 7 && memcmp(line + n - 7, "[stack]", 7) == 0;
-    return is_stack && lo <= sp && sp < hi ? lo : 0;
-}
-
-/* Read a buffer at a time: a line longer than the buffer (a long path) is skipped, which
- * the [stack] line never is. */
-uintptr_t os_main_stack_start(uintptr_t sp)
-{
-    char buf[1024];
-    size_t len = 0;
-    bool skipping = false;
-    uintptr_t found = 0;
-    int fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
-    ssize_t n;
-    if (fd < 0)
-        return 0;
-    while (!found && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0) {
-        len += (size_t)n;
-        char *line = buf, *newline;
-        while (!found && (newline = memchr(line, '\n', (size_t)(buf + len - line)))) {
-            *newline = '\0';
-            if (!skipping)
-                found = stack_line_start(line, sp);
-            skipping = false;
-            line = newline + 1;
-        }
-        len -= (size_t)(line - buf);
-        memmove(buf, line, len);
-        if (len == sizeof buf - 1) {
-            skipping = true;
-            len = 0;
-        }
-    }
-    close(fd);
-    return found;
-}
-
 void line_hex(struct line *l, uint64_t v)
 {
     char tmp[18];

@@ -41,9 +41,6 @@ bool os_write_all(int fd, const void *buf, size_t len);
 uint64_t os_parse_hex(const char **p);
 /* The decimal number a file (a /proc entry) starts with; 0 when it cannot be read. */
 uint64_t os_read_number(const char *path);
-/* The start of the main thread's stack mapping ([stack] in /proc's maps) when sp lies in
- * it; 0 otherwise (another thread's stack, a sigaltstack, a coroutine's). */
-uintptr_t os_main_stack_start(uintptr_t sp);
 
 /* Reads `name` from the process environment without getenv (safe before libc init). */
 const char *os_getenv(const char *name);

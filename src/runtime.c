@@ -379,19 +379,15 @@ static void run_reporter(void)
     unlink(log);
 }
 
-/* Everything below the stack pointer goes, up to this function's own few words: `rep
- * stosq` needs no stack, where a C loop (or the memset it may become) would keep its own
- * frame, and a margin for it, over the program's last frames. */
-__attribute__((noinline)) void runtime_clear_dead_stack(void)
+/* Set by exit(), main's return or _exit on the thread that runs the exit sequence. */
+static __thread uintptr_t exit_frame __attribute__((tls_model("initial-exec")));
+/* More than exit's handlers and memtrace's destructor ever take below it: a frame farther
+ * off is not this exit's (a stack switched in between). */
+#define EXIT_CHAIN_MAX (1ul << 20)
+
+void runtime_note_exit_frame(uintptr_t frame)
 {
-    uintptr_t sp;
-    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
-    uintptr_t lo = in_borrowed_memory() ? 0 : os_main_stack_start(sp);
-    if (!lo || sp <= lo)
-        return;
-    void *to = (void *)lo;
-    size_t words = (sp - lo) / sizeof(uintptr_t);
-    __asm__ volatile("rep stosq" : "+D"(to), "+c"(words) : "a"(0ul) : "memory");
+    exit_frame = frame;
 }
 
 void runtime_note_exit_status(int status)
@@ -449,8 +445,14 @@ static void exit_sequence(uintptr_t stack_from, const void *regs, size_t regs_si
 void runtime_exit(void)
 {
     jmp_buf regs;
+    /* setjmp fills the register words only: the rest (the signal mask's room) would hold
+     * whatever dead frames left on the stack here. */
+    memset(regs, 0, sizeof regs);
     setjmp(regs);                    /* spills callee-saved registers: they are roots */
-    exit_sequence((uintptr_t)__builtin_frame_address(0), regs, sizeof regs);
+    uintptr_t from = (uintptr_t)__builtin_frame_address(0);
+    if (exit_frame > from && exit_frame - from < EXIT_CHAIN_MAX)
+        from = exit_frame;
+    exit_sequence(from, regs, sizeof regs);
 }
 
 void runtime_exit_from_signal(const void *ucontext)

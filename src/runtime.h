@@ -39,10 +39,11 @@ void runtime_exit(void);
 /* The same, from a fatal signal's handler: the interrupted context's stack and registers
  * are the roots, not the handler's own frames. */
 void runtime_exit_from_signal(const void *ucontext);
-/* Zeroes the main stack below the caller's frames, on main's return and at exit: the exit
- * scan runs deeper down, and pointers left in the program's returned frames would pass
- * its leaks off as reachable (valgrind's scan starts at exit's own frame). */
-void runtime_clear_dead_stack(void);
+/* The frame of the exit call, or of main's return, on the calling thread: the exit scan of
+ * its stack starts there. Below lie exit's handlers and memtrace's destructor, run over
+ * the program's returned frames, whose stale pointers would pass leaks off as reachable
+ * (valgrind's scan starts at exit's own frame too). */
+void runtime_note_exit_frame(uintptr_t frame);
 /* How the process is ending, when an entry point sees it (main's return, exit, _exit, a
  * fatal signal): written to the log, since without a launcher nobody else knows. */
 void runtime_note_exit_status(int status);
