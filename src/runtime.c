@@ -387,7 +387,8 @@ static __thread uintptr_t exit_frame __attribute__((tls_model("initial-exec")));
 
 void runtime_note_exit_frame(uintptr_t frame)
 {
-    exit_frame = frame;
+    if (!in_borrowed_memory())       /* a vfork child's TLS is its parent's */
+        exit_frame = frame;
 }
 
 void runtime_note_exit_status(int status)
