@@ -24,8 +24,7 @@ static main_fn program_main;
 static int main_with_exit_status(int argc, char **argv, char **envp)
 {
     int status = program_main(argc, argv, envp);
-    runtime_note_exit_frame((uintptr_t)__builtin_frame_address(0));
-    runtime_note_exit_status(status);
+    runtime_note_exit(status, (uintptr_t)__builtin_frame_address(0));
     return status;
 }
 
@@ -70,16 +69,14 @@ __attribute__((destructor)) static void memtrace_unload(void)
 MEMTRACE_EXPORT void exit(int status)
 {
     void (*real_exit)(int) = (void (*)(int))dlsym(RTLD_NEXT, "exit");
-    runtime_note_exit_frame((uintptr_t)__builtin_frame_address(0));
-    runtime_note_exit_status(status);
+    runtime_note_exit(status, (uintptr_t)__builtin_frame_address(0));
     real_exit(status);
     __builtin_unreachable();
 }
 
 MEMTRACE_EXPORT void _exit(int status)
 {
-    runtime_note_exit_frame((uintptr_t)__builtin_frame_address(0));
-    runtime_note_exit_status(status);
+    runtime_note_exit(status, (uintptr_t)__builtin_frame_address(0));
     runtime_exit();
     for (;;)
         syscall(SYS_exit_group, status);

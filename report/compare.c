@@ -6,9 +6,10 @@
  * vgpreload_*.so) are dropped first; memtrace never shows its own. Two findings match when
  * their kinds are equal and one list of functions starts with the other (a tool that
  * records fewer callers sees a shorter stack), functions compared by their last name
- * component (valgrind names inlined C++ frames by their DWARF names). Loss records that match must also agree on
- * bytes and blocks. Kinds only one tool looks for (valgrind's uninitialised values, memtrace's
- * munmap checks) and leak kinds one side did not list are left out, and said so. */
+ * component (valgrind names inlined C++ frames by their DWARF names). Loss records that
+ * match must also agree on bytes and blocks. Kinds only one tool looks for (valgrind's
+ * uninitialised values, memtrace's munmap checks) and leak kinds one side did not list are
+ * left out, and said so. */
 #include "compare.h"
 
 #include "json_read.h"

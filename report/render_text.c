@@ -139,11 +139,7 @@ static void print_error(const struct text *t, const struct report_view *v, size_
         supp_print_error(t->out, v, e);
 }
 
-/* ------------------------------------------------------------------------------------- */
-/* Banner and summaries                                                                   */
-/* ------------------------------------------------------------------------------------- */
-
-/* Arguments may hold newlines; they must not break the ==PID== prefix. */
+/* The program's own fatal fault, as valgrind prints it. */
 static void print_crash(const struct text *t, const struct report_view *v)
 {
     char headline[128], what[128];
@@ -154,6 +150,11 @@ static void print_crash(const struct text *t, const struct report_view *v)
     blank(t);
 }
 
+/* ------------------------------------------------------------------------------------- */
+/* Banner and summaries                                                                   */
+/* ------------------------------------------------------------------------------------- */
+
+/* Arguments may hold newlines; they must not break the ==PID== prefix. */
 static void put_arg(FILE *out, const char *s)
 {
     for (; *s; s++) {

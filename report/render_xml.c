@@ -18,7 +18,6 @@ struct xml {
     const struct report_view *v;
     unsigned next_unique;     /* <unique> of the next error written */
     unsigned runtime_shown;   /* runtime errors written: uniques 0 .. runtime_shown-1 */
-    uint64_t *runtime_counts; /* per unique: times the error happened (mt_error.count) */
     uint32_t *tids;           /* kernel tids of threads other than the main one, in order
                                * of first appearance: thread number = index + 2 */
     size_t ntids, cap_tids;
@@ -252,11 +251,14 @@ static void xcounts(const struct xml *x)
 {
     FILE *o = x->out;
     const struct report_view *v = x->v;
-    /* Like memcheck: the runtime errors, most recent first; loss records are not counted. */
+    /* Like memcheck: the runtime errors with the times each happened, most recent first;
+     * loss records are not counted. Uniques went to the shown errors in log order. */
     fputs("<errorcounts>\n", o);
-    for (unsigned u = x->runtime_shown; u-- > 0; )
-        fprintf(o, "  <pair>\n    <count>%" PRIu64 "</count>\n    <unique>0x%x</unique>\n  </pair>\n",
-                x->runtime_counts ? x->runtime_counts[u] : 1, u);
+    unsigned u = x->runtime_shown;
+    for (size_t i = v->log->nerrors; i-- > 0;)
+        if (describe_error_shown(v, i))
+            fprintf(o, "  <pair>\n    <count>%" PRIu64 "</count>\n    <unique>0x%x</unique>\n  </pair>\n",
+                    v->log->errors[i].count, --u);
     fputs("</errorcounts>\n\n<suppcounts>\n", o);
     for (size_t i = 0; v->used && i < v->nused; i++) {
         fprintf(o, "  <pair>\n    <count>%ld</count>\n", v->used[i].count);
@@ -276,13 +278,9 @@ void render_xml(FILE *out, const struct report_view *v)
     struct xml x = { .out = out, .v = v };
     xheader(out, log);
     xstatus(out, "RUNNING");
-    x.runtime_counts = calloc(log->nerrors + 1, sizeof *x.runtime_counts);
     for (size_t i = 0; i < log->nerrors; i++)
-        if (describe_error_shown(v, i)) {
-            if (x.runtime_counts)
-                x.runtime_counts[x.next_unique] = log->errors[i].count;
+        if (describe_error_shown(v, i))
             xruntime_error(&x, &log->errors[i]);
-        }
     x.runtime_shown = x.next_unique;
     xstatus(out, "FINISHED");
     for (size_t i = 0; i < log->nleaks; i++)
@@ -290,6 +288,5 @@ void render_xml(FILE *out, const struct report_view *v)
             xleak(&x, &log->leaks[v->leak_order[i]], i + 1);
     xcounts(&x);
     fputs("</valgrindoutput>\n\n", out);
-    free(x.runtime_counts);
     free(x.tids);
 }

@@ -488,7 +488,7 @@ static void check_quarantined(const struct block *b, struct quarantine_place pla
 static void prefetch_leaving(uintptr_t addr, size_t size)
 {
     __builtin_prefetch((const void *)(addr - QUARANTINE_TAG_SIZE));
-    __builtin_prefetch((const void *)(addr + (size < WATCHED_WORDS * 8 ? size : WATCHED_WORDS * 8) - 1));
+    __builtin_prefetch((const void *)(addr + watched_words(size) * 8 - 1));
     __builtin_prefetch((const void *)(addr + size));
     blocks_prefetch(addr);
 }

@@ -385,15 +385,12 @@ static __thread uintptr_t exit_frame __attribute__((tls_model("initial-exec")));
  * off is not this exit's (a stack switched in between). */
 #define EXIT_CHAIN_MAX (1ul << 20)
 
-void runtime_note_exit_frame(uintptr_t frame)
+void runtime_note_exit(int status, uintptr_t frame)
 {
-    if (!in_borrowed_memory())       /* a vfork child's TLS is its parent's */
-        exit_frame = frame;
-}
-
-void runtime_note_exit_status(int status)
-{
-    if (!rt.exit_kind && !in_borrowed_memory()) {
+    if (in_borrowed_memory())        /* a vfork child's: its TLS is its parent's too */
+        return;
+    exit_frame = frame;
+    if (!rt.exit_kind) {
         rt.exit_kind = 1;
         rt.exit_value = status & 0xff;
     }

@@ -6,6 +6,7 @@
 #define MEMTRACE_RUNTIME_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "options.h"
@@ -39,14 +40,14 @@ void runtime_exit(void);
 /* The same, from a fatal signal's handler: the interrupted context's stack and registers
  * are the roots, not the handler's own frames. */
 void runtime_exit_from_signal(const void *ucontext);
-/* The frame of the exit call, or of main's return, on the calling thread: the exit scan of
- * its stack starts there. Below lie exit's handlers and memtrace's destructor, run over
- * the program's returned frames, whose stale pointers would pass leaks off as reachable
- * (valgrind's scan starts at exit's own frame too). */
-void runtime_note_exit_frame(uintptr_t frame);
-/* How the process is ending, when an entry point sees it (main's return, exit, _exit, a
- * fatal signal): written to the log, since without a launcher nobody else knows. */
-void runtime_note_exit_status(int status);
+/* How the process is ending, when an entry point sees it (main's return, exit, _exit):
+ * written to the log, since without a launcher nobody else knows. `frame` is that entry
+ * point's, on the calling thread: the exit scan of its stack starts there. Below lie
+ * exit's handlers and memtrace's destructor, run over the program's returned frames, whose
+ * stale pointers would pass leaks off as reachable (valgrind's scan starts at exit's own
+ * frame too). */
+void runtime_note_exit(int status, uintptr_t frame);
+/* The same for a fatal signal that is ending the process. */
 void runtime_note_exit_signal(int sig);
 /* Before the process replaces itself with exec: the log says so, and is not a report of
  * its own unless the new program (traced with --trace-children=yes) writes one. */
