@@ -21,7 +21,7 @@ static void record_mapping(void *p, size_t len, int prot, bool replaces)
         return;
     runtime_thread.busy = 1;
     mappings_add((uintptr_t)p, len, prot, stacks_capture(runtime_options.num_callers), replaces);
-    runtime_thread.busy = 0;
+    runtime_leave();
 }
 
 MEMTRACE_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)
@@ -50,7 +50,7 @@ MEMTRACE_EXPORT int munmap(void *addr, size_t len)
 
 MEMTRACE_EXPORT int mprotect(void *addr, size_t len, int prot)
 {
-    if (!heap_check_unmap(addr, len, true)) {
+    if (!heap_check_mprotect(addr, len, prot)) {
         errno = EACCES;
         return -1;
     }

@@ -1,17 +1,13 @@
 /* process.c — process life-cycle entry points: load (start the runtime even if the
  * program never allocates), main's return, exit and _exit (the exit sequence: a program
- * that leaves with _exit, as fork children do, still gets its report), abort (the leak
- * check still runs, as valgrind's does), and dlopen (new modules are recorded while it is
+ * that leaves with _exit, as fork children do, still gets its report), and dlopen (new modules are recorded while it is
  * safe, so their stacks can be symbolized after a dlclose). */
 #include <dlfcn.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "interpose.h"
-#include "os.h"
 #include "runtime.h"
 
 typedef int (*main_fn)(int, char **, char **);
@@ -36,29 +32,9 @@ MEMTRACE_EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void 
     return real(main_with_exit_status, argc, argv, init, fini, rtld_fini, stack_end);
 }
 
-/* Runs the leak check for a program killed by abort(), then dies the same way. */
-static void on_abort(int sig, siginfo_t *info, void *context)
-{
-    (void)info;
-    runtime_note_exit_signal(sig);
-    if (!runtime_thread.busy)
-        runtime_exit_from_signal(context);
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    os_sigaction(sig, &dfl, NULL);
-    raise(sig);
-}
-
 __attribute__((constructor)) static void memtrace_load(void)
 {
-    struct sigaction old, action;
     runtime_ensure_ready();
-    memset(&action, 0, sizeof action);
-    action.sa_sigaction = on_abort;
-    action.sa_flags = SA_SIGINFO;
-    if (os_sigaction(SIGABRT, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
-        os_sigaction(SIGABRT, &action, NULL);
 }
 
 __attribute__((destructor)) static void memtrace_unload(void)

@@ -79,8 +79,9 @@ bool describe_exit(const struct report_view *v, bool *signaled, int *value);
 /* Why a truncated log ends early, for the warning: "the process was killed by signal 9
  * (SIGKILL)" when its end is known to be a signal, else "the process died". */
 void describe_death(const struct report_view *v, char *buf, size_t size);
-/* The program's own fatal fault, as valgrind words it: "Process terminating with default
- * action of signal 11 (SIGSEGV)" and "Access not within mapped region at address 0x0". */
+/* The signal that ended the process, as valgrind words it: "Process terminating with
+ * default action of signal 11 (SIGSEGV)" and, for a fault, "Access not within mapped
+ * region at address 0x0" (what is empty for a signal that was sent, e.g. SIGTERM). */
 struct mt_crash;
 void describe_crash(const struct mt_crash *c, char *headline, size_t headline_size, char *what,
                     size_t what_size);

@@ -290,8 +290,10 @@ static void md_crash(const struct md *m)
     describe_crash(c, headline, sizeof headline, what, sizeof what);
     fputs("## Crash\n\n", m->out);
     md_text(m->out, headline);
-    fputs(": ", m->out);
-    md_text(m->out, what);
+    if (what[0]) {
+        fputs(": ", m->out);
+        md_text(m->out, what);
+    }
     fputs(".\n\n", m->out);
     md_stack(m, stack);
     fputc('\n', m->out);

@@ -145,7 +145,8 @@ static void print_crash(const struct text *t, const struct report_view *v)
     char headline[128], what[128];
     describe_crash(&v->log->crash, headline, sizeof headline, what, sizeof what);
     say(t, "%s", headline);
-    say(t, " %s", what);
+    if (what[0])
+        say(t, " %s", what);
     print_stack(t, report_view_stack(v, v->log->crash.stack, true));
     blank(t);
 }

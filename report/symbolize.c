@@ -634,10 +634,15 @@ static void call_site(struct symbolizer *sym, Dwarf_Die *inl, struct sym_frame *
         f->line = (unsigned)line;
 }
 
+/* ADDR's line, when a unit really covers it: libdwfl stretches each unit's address range
+ * to the next one's start, which gave crt1's _start, right after an -O2 main, a line of
+ * the inlined code that ends main. */
 static void line_of(struct symbolizer *sym, Dwfl_Module *mod, uint64_t addr,
                     struct sym_frame *f)
 {
-    Dwfl_Line *l = dwfl_module_getsrc(mod, addr);
+    Dwarf_Addr bias;
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
+    Dwfl_Line *l = cu && dwarf_haspc(cu, addr - bias) > 0 ? dwfl_module_getsrc(mod, addr) : NULL;
     int line = 0;
     const char *file = l ? dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL) : NULL;
     f->file = intern(sym, file);

@@ -2,11 +2,16 @@
  * written and unmapped whole, a region unmapped piecewise (middle page first, then each
  * end), a MAP_FIXED remapping inside its own region, mprotect of its own pages (read-only
  * and back), mremap growth, a file mapping of a tmpfile, and one region left mapped at exit
- * (holding a heap pointer: the block is reachable, not lost). None of this is an error.
+ * (holding a heap pointer: the block is reachable, not lost). Pages of its own heap blocks
+ * protected: a page-aligned block made read-only and back; a 256 KiB one made PROT_NONE
+ * and freed so (glibc's free of an mmapped chunk never reads it); one kept at exit with
+ * its second page PROT_NONE and, in its first, the only pointer to a 55-byte block
+ * (reachable: the scan reads what it can). None of this is an error.
  * Prints "clean_mmap: ok" and ends with status 0 (status 1 on a wrong result).
  *
  * Expected (valgrind 3.19 agrees): ERROR SUMMARY: 0 errors; no definitely, indirectly or
- * possibly lost bytes (the block held by the mapping is still reachable). */
+ * possibly lost bytes (the blocks held by the mapping and the half-protected block are
+ * still reachable). */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +86,25 @@ int main(void)
             munmap(text, page);
         fclose(f);
     }
+
+    void *own = NULL;                             /* its own heap pages */
+    if (posix_memalign(&own, page, 2 * page) != 0)
+        exit(1);
+    memset(own, 'o', 2 * page);
+    if (mprotect(own, page, PROT_READ) != 0 || ((char *)own)[0] != 'o' ||
+        mprotect(own, 2 * page, PROT_READ | PROT_WRITE) != 0)
+        fail("mprotect of a heap block's pages");
+    free(own);
+    if (posix_memalign(&own, page, 64 * page) != 0 || mprotect(own, 64 * page, PROT_NONE) != 0)
+        fail("PROT_NONE over a whole heap block");
+    free(own);
+    static void **half_protected;
+    if (posix_memalign((void **)&half_protected, page, 2 * page) != 0)
+        exit(1);
+    half_protected[1] = malloc(55);
+    memset(half_protected[1], 'h', 55);
+    if (mprotect((char *)half_protected + page, page, PROT_NONE) != 0)
+        fail("PROT_NONE over a heap block's second page");
 
     /* Still mapped at exit, and the only place a heap block's address is kept. */
     void **kept = (void **)map_anon(page);

@@ -23,14 +23,22 @@
  *                       small blocks until NULL, frees them all, exits 0.
  *   sigkill             a double free (an error memtrace reports and lets the program go on),
  *                       then kill(getpid(), SIGKILL).
+ *   closefds DIR        what a daemon does first: closes descriptors 3 to 1023, changes to
+ *                       DIR, opens a.txt and b.txt (they get the low numbers again), writes
+ *                       200 records to each while allocating from new call stacks (some in
+ *                       a SIGUSR2 handler), reads
+ *                       both back and exits 0 when each holds exactly what was written, 3
+ *                       when not (a tool's own descriptor was still in use under them).
  *
  * Expected: the 123-byte definite leak in every mode, and for vfork, vfork-exit and spawn a
  * second one of 77 bytes, leaked by the parent after its child ended (leak_after_child); no runtime error except sigkill's double free; exit status as described. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,6 +296,68 @@ static int mode_sigkill(void)
     return 1;
 }
 
+/* A new stack for every depth: each one unwinds from scratch, not from a cache. */
+__attribute__((noinline)) static int alloc_at_depth(int depth, size_t size)
+{
+    if (depth > 0)
+        return alloc_at_depth(depth - 1, size + 1) + 1;
+    char *volatile p = malloc(size);
+    memset(p, 1, size);
+    free(p);
+    return 0;
+}
+
+/* Raised from main, never mid-malloc: a stack through a signal frame is unwound step by
+ * step, where libunwind checks each word it reads. */
+static void alloc_in_handler(int sig)
+{
+    alloc_at_depth(sig, 40);
+}
+
+static bool holds_exactly(const char *path, const char *expected, size_t len)
+{
+    static char got[8192];
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, got, sizeof got);
+    if (fd >= 0)
+        close(fd);
+    return n == (ssize_t)len && memcmp(got, expected, len) == 0;
+}
+
+static int mode_closefds(const char *dir)
+{
+    static char written[8192];
+    size_t len = 0;
+
+    for (int fd = 3; fd < 1024; fd++)
+        close(fd);
+    if (chdir(dir) != 0)
+        return 3;
+    int fa = open("a.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fb = open("b.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fa < 0 || fb < 0)
+        return 3;
+    signal(SIGUSR2, alloc_in_handler);
+    for (int i = 0; i < 200; i++) {
+        alloc_at_depth(i % 40, 16 + (size_t)i);
+        if (i % 50 == 0)
+            raise(SIGUSR2);
+        char line[32];
+        int n = snprintf(line, sizeof line, "record %03d\n", i);
+        /* dprintf's buffer is malloc'd from inside libc, whose frames libunwind checks */
+        if (dprintf(fa, "%s", line) != n || write(fb, line, (size_t)n) != n)
+            return 3;
+        memcpy(written + len, line, (size_t)n);
+        len += (size_t)n;
+    }
+    close(fa);
+    close(fb);
+    if (!holds_exactly("a.txt", written, len) || !holds_exactly("b.txt", written, len))
+        return 3;
+    out("closefds ok\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -307,5 +377,7 @@ int main(int argc, char **argv)
         return mode_rlimit(atol(argv[2]));
     if (strcmp(argv[1], "sigkill") == 0)
         return mode_sigkill();
+    if (strcmp(argv[1], "closefds") == 0 && argc >= 3)
+        return mode_closefds(argv[2]);
     return 2;
 }

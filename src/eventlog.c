@@ -13,7 +13,6 @@
 #include "os.h"
 #include "stacks.h"
 
-#define LOG_FD_FLOOR 700           /* keep clear of the fds programs dup2 over */
 #define MAX_MODULES 4096
 #define LINE_SIZE 4096
 
@@ -62,11 +61,7 @@ static int open_log(const char *path, int flags)
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | flags, 0600);
     if (fd < 0)
         return -1;
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, LOG_FD_FLOOR);
-    if (high >= 0) {
-        close(fd);
-        fd = high;
-    }
+    fd = os_move_fd_high(fd);
     if (fstat(fd, &st) == 0) {
         elog.dev = st.st_dev;
         elog.ino = st.st_ino;
@@ -178,13 +173,28 @@ static bool open_from_pattern(void)
     return true;
 }
 
+/* The pattern against today's directory: a program that changes directory reopens its log
+ * (keep_log_fd, a fork child) where it was created, not where the program went. */
+static bool set_pattern(const char *pattern)
+{
+    size_t dir = 0, n = strlen(pattern);
+    if (pattern[0] != '/') {
+        if (!getcwd(elog.pattern, sizeof elog.pattern - 1))
+            return false;
+        dir = strlen(elog.pattern);
+        elog.pattern[dir++] = '/';
+    }
+    if (dir + n >= sizeof elog.pattern)
+        return false;
+    memcpy(elog.pattern + dir, pattern, n + 1);
+    return true;
+}
+
 bool eventlog_open(struct pool *pool, const char *pattern, const char *options_text)
 {
-    size_t n = strlen(pattern);
-    if (n >= sizeof elog.pattern)
+    if (!set_pattern(pattern))
         return false;
     elog.pool = pool;
-    memcpy(elog.pattern, pattern, n + 1);
     elog.options_text = options_text;
     elog.known_modules = pool_alloc(pool, MAX_MODULES * sizeof(uintptr_t));
     if (!open_from_pattern())

@@ -257,7 +257,7 @@ static void report_guard_fault(int sig, uintptr_t addr, ucontext_t *uc, const st
     if (guard_claim_report(info->slot))
         log_fault(addr, uc, info);
     if (__atomic_load_n(&fault.continue_after, __ATOMIC_RELAXED) && guard_open_page(addr)) {
-        runtime_thread.busy = 0;
+        runtime_leave();
         return;                                   /* the access is retried and now succeeds */
     }
     if (fault_before_death)

@@ -513,6 +513,48 @@ static void quarantine_block(const struct block *b)
     }
 }
 
+/* Pages the program mprotect'ed inside a live block of its own (a buffer made read-only, a
+ * guard page of its own making): memtrace opens them again before it reads the block at
+ * its free, which the program need not have done (glibc's free of an mmapped chunk never
+ * reads it). Few by nature: the hot path reads only the count. */
+#define PROTECTED_MAX 64
+static struct spinlock protected_lock;
+static struct { uintptr_t lo, hi; } protected_ranges[PROTECTED_MAX];
+static unsigned protected_count;
+
+/* [lo, hi) is now prot: ranges inside it are superseded; kept unless read-write again. */
+static void note_protected(uintptr_t lo, uintptr_t hi, int prot)
+{
+    unsigned n = 0;
+    os_lock(&protected_lock);
+    for (unsigned i = 0; i < protected_count; i++)
+        if (protected_ranges[i].lo < lo || protected_ranges[i].hi > hi)
+            protected_ranges[n++] = protected_ranges[i];
+    if ((prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE) && n < PROTECTED_MAX) {
+        protected_ranges[n].lo = lo;
+        protected_ranges[n++].hi = hi;
+    }
+    __atomic_store_n(&protected_count, n, __ATOMIC_RELEASE);
+    os_unlock(&protected_lock);
+}
+
+static void open_protected_pages(const struct block *b)
+{
+    unsigned n = 0;
+    if (__atomic_load_n(&protected_count, __ATOMIC_ACQUIRE) == 0)
+        return;
+    os_lock(&protected_lock);
+    for (unsigned i = 0; i < protected_count; i++) {
+        if (protected_ranges[i].lo >= b->addr && protected_ranges[i].hi <= b->addr + b->size)
+            os_mprotect((void *)protected_ranges[i].lo, protected_ranges[i].hi - protected_ranges[i].lo,
+                        PROT_READ | PROT_WRITE);
+        else
+            protected_ranges[n++] = protected_ranges[i];
+    }
+    __atomic_store_n(&protected_count, n, __ATOMIC_RELEASE);
+    os_unlock(&protected_lock);
+}
+
 /* Frees ptr as `kind`, with `stack` as the free stack. */
 static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
 {
@@ -539,6 +581,7 @@ static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
     }
     if (b.kind != kind)
         report_bad_free(ERROR_MISMATCHED_FREE, (uintptr_t)ptr, kind, stack, &b);
+    open_protected_pages(&b);
     if (b.flags & BLOCK_GUARDED) {
         struct guard_info info;
         if (runtime_options.free_fill != FILL_OFF)   /* seen only with --continue-after-fault */
@@ -597,7 +640,7 @@ static bool enter(void)
 
 static void leave(void)
 {
-    runtime_thread.busy = 0;
+    runtime_leave();
 }
 
 /* A block for a tracked call, or NULL after reporting a fishy size (errno ENOMEM). */
@@ -851,6 +894,32 @@ static bool pool_overlaps(uintptr_t lo, uintptr_t hi)
     struct range_query q = {lo, hi, false};
     pool_for_each_arena(&runtime_pool, note_overlap, &q);
     return q.overlaps || guard_overlaps(lo, hi) || slab_overlaps(lo, hi);
+}
+
+/* Whether the pages of [lo, hi) all lie inside one live block: one that starts at lo, or
+ * a guarded one around it (a block elsewhere in glibc's heap is not memtrace's memory:
+ * heap_check_unmap lets its inner pages be). */
+static bool pages_inside_block(uintptr_t lo, uintptr_t hi)
+{
+    struct block b;
+    struct guard_info info;
+    uintptr_t page_end = (hi + 4095) & ~(uintptr_t)4095;
+    if (blocks_find(lo, &b) && b.state == BLOCK_LIVE && !(b.flags & BLOCK_HEADER_DAMAGED))
+        return page_end <= b.addr + b.size;
+    return guard_ready && guard_describe(lo, &info) && info.state == GUARD_BLOCK_LIVE &&
+           info.block <= lo && page_end <= info.block + info.size;
+}
+
+bool heap_check_mprotect(void *addr, size_t len, int prot)
+{
+    uintptr_t lo = (uintptr_t)addr, hi = lo + len;
+    if (len == 0 || hi < lo || !enter())
+        return true;
+    bool inside = pages_inside_block(lo, hi);
+    if (inside)
+        note_protected(lo, (hi + 4095) & ~(uintptr_t)4095, prot);
+    leave();
+    return inside || heap_check_unmap(addr, len, true);
 }
 
 bool heap_check_unmap(void *addr, size_t len, bool is_mprotect)

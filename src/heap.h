@@ -26,6 +26,9 @@ int heap_posix_memalign(void **out, size_t align, size_t size);
  * from under memtrace or glibc's heap; a range with no mapping at all is reported but
  * allowed (the kernel ignores it). */
 bool heap_check_unmap(void *addr, size_t len, bool is_mprotect);
+/* mprotect: as heap_check_unmap, except that pages inside one live block are the
+ * program's to protect (and are opened again when the block is freed). */
+bool heap_check_mprotect(void *addr, size_t len, int prot);
 void heap_totals(struct heap_totals *out);
 /* At exit: every redzone of a live block, every pattern of a quarantined one. */
 void heap_check_all(void);

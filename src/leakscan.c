@@ -8,6 +8,7 @@
 
 #include "blocks.h"
 #include "mappings.h"
+#include "nested.h"
 #include "quarantine.h"
 #include "stacks.h"
 #include "threads.h"
@@ -330,11 +331,22 @@ static void scan_touched_words(struct scan *s, uintptr_t lo, uintptr_t hi, bool 
     }
 }
 
+static void scan_readable(struct scan *s, uintptr_t lo, uintptr_t hi, bool from_definite);
+
+/* A block of a page or more may hold pages the program protected (heap_check_mprotect). */
+static void scan_block(struct scan *s, const struct scan_block *b, bool from_definite)
+{
+    if (b->size >= (1ul << SCAN_PAGE_SHIFT))
+        scan_readable(s, b->addr, b->addr + b->size, from_definite);
+    else
+        scan_words(s, b->addr, b->addr + b->size, from_definite);
+}
+
 static void drain_marks(struct scan *s)
 {
     while (s->nmarks > 0) {
         const struct scan_block *b = &s->blocks[s->marks[--s->nmarks]];
-        scan_touched_words(s, b->addr, b->addr + b->size, b->state == REACHABLE, false);
+        scan_block(s, b, b->state == REACHABLE);
     }
 }
 
@@ -446,8 +458,13 @@ static void add_mapping_root(const struct mapping *m, void *ctx)
         add_root(ctx, m->start, m->end);
 }
 
+static void add_nested_root(uintptr_t block, size_t size, void *ctx)
+{
+    add_root(ctx, block, block + size);
+}
+
 /* Scans [lo, hi) only where it is readable: roots may cross guard pages and holes. */
-static void scan_root(struct scan *s, uintptr_t lo, uintptr_t hi)
+static void scan_readable(struct scan *s, uintptr_t lo, uintptr_t hi, bool from_definite)
 {
     while (lo < hi) {
         const struct range *m = mapping_of(s, lo);
@@ -461,10 +478,15 @@ static void scan_root(struct scan *s, uintptr_t lo, uintptr_t hi)
             continue;
         }
         uintptr_t end = m->hi < hi ? m->hi : hi;
-        scan_touched_words(s, lo, end, true, m->shared);
-        drain_marks(s);
+        scan_touched_words(s, lo, end, from_definite, m->shared);
         lo = end;
     }
+}
+
+static void scan_root(struct scan *s, uintptr_t lo, uintptr_t hi)
+{
+    scan_readable(s, lo, hi, true);
+    drain_marks(s);
 }
 
 /* A thread's stack from its stack pointer to the end of the mapping holding it (glibc
@@ -527,7 +549,7 @@ static void form_cliques(struct scan *s)
         if (s->blocks[i].state != UNREACHED)
             continue;
         s->clique = (uint32_t)i;
-        scan_words(s, s->blocks[i].addr, s->blocks[i].addr + s->blocks[i].size, false);
+        scan_block(s, &s->blocks[i], false);
         drain_marks(s);
     }
     s->clique = NO_CLIQUE;
@@ -602,6 +624,7 @@ void leakscan_run(struct pool *pool, const struct scan_caller *caller, struct he
     caller->while_stopped();
 
     mappings_for_each(add_mapping_root, &s);
+    nested_for_each(add_nested_root, &s);
     if (read_maps(&s) && snapshot_blocks(&s)) {
         mark_loader_blocks(&s);
         for (size_t i = 0; i < s.nroots; i++)

@@ -84,3 +84,12 @@ bool nested_size(const void *ptr, size_t *size)
     *size = ((const struct nested_header *)ptr - 1)->size;
     return true;
 }
+
+void nested_for_each(void (*fn)(uintptr_t block, size_t size, void *ctx), void *ctx)
+{
+    for (size_t i = 0; i < SET_SLOTS; i++) {
+        uintptr_t p = __atomic_load_n(&live_set[i], __ATOMIC_ACQUIRE);
+        if (p != 0 && p != TOMBSTONE)
+            fn(p, ((const struct nested_header *)p - 1)->size, ctx);
+    }
+}

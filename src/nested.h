@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Zero-filled, aligned to max(align, 16); NULL when mmap fails. */
 void *nested_alloc(size_t size, size_t align);
@@ -16,5 +17,8 @@ void *nested_alloc(size_t size, size_t align);
 bool nested_free(void *ptr);
 /* The size asked for ptr, when it came from nested_alloc; false otherwise. */
 bool nested_size(const void *ptr, size_t *size);
+/* Every live nested block, for the leak scan: libc may keep the program's pointers in one
+ * (pthread_setspecific's second-level array, first needed while memtrace unwound). */
+void nested_for_each(void (*fn)(uintptr_t block, size_t size, void *ctx), void *ctx);
 
 #endif

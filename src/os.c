@@ -94,6 +94,15 @@ int os_sigaction(int sig, const struct sigaction *action, struct sigaction *old)
     return __sigaction(sig, action, old);
 }
 
+int os_move_fd_high(int fd)
+{
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, 700);
+    if (high < 0)
+        return fd;
+    close(fd);
+    return high;
+}
+
 bool os_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;

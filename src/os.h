@@ -35,6 +35,9 @@ struct sigaction;
 int os_sigaction(int sig, const struct sigaction *action, struct sigaction *old);
 /* A clock's reading in ns (CLOCK_THREAD_CPUTIME_ID, CLOCK_PROCESS_CPUTIME_ID, …); 0 on failure. */
 uint64_t os_clock_ns(int clock);
+/* fd moved (close-on-exec) to a descriptor of 700 or more, clear of the low ones programs
+ * close and dup2 over; fd itself when that fails. */
+int os_move_fd_high(int fd);
 /* Writes everything or gives up on a hard error; retries EINTR and short writes. */
 bool os_write_all(int fd, const void *buf, size_t len);
 /* The lower-case hex digits at *p (no 0x), advancing *p past them. */

@@ -186,14 +186,19 @@ static void fork_child(void)
     rt.exit_done = 0;
     runtime_thread.busy = 1;
     eventlog_reopen_in_child();
-    runtime_thread.busy = 0;
+    runtime_leave();
 }
 
-/* A reported fault is about to end the process: finish the log first. */
+/* A reported fault or a termination signal is about to end the process: finish the log
+ * first. Without ucontext the signal waited for memtrace to leave: this thread's own
+ * registers and stack are the roots. */
 static void end_log_before_death(int sig, void *ucontext)
 {
     runtime_note_exit_signal(sig);
-    runtime_exit_from_signal(ucontext);
+    if (ucontext)
+        runtime_exit_from_signal(ucontext);
+    else
+        runtime_exit();
 }
 
 static bool read_options(void)
@@ -225,7 +230,8 @@ static void thread_exit(void *unused)
     int was_busy = runtime_thread.busy;
     runtime_thread.busy = 1;         /* a signal handler's free must not reach the cache now */
     slab_thread_exit();
-    runtime_thread.busy = was_busy;
+    if (!was_busy)
+        runtime_leave();
 }
 
 static pthread_key_t thread_exit_key;
@@ -259,6 +265,8 @@ static void initialize(void)
     fault_before_death = end_log_before_death;
     fault_set_continue(runtime_options.continue_after_fault);
     fault_install();
+    term_signals_before_death = end_log_before_death;
+    term_signals_install();
     find_static_tls_size();
     if (!runtime_options.trace_children)
         drop_self_from_ld_preload();
@@ -266,7 +274,7 @@ static void initialize(void)
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     rt.thread_exit_key_ready = pthread_key_create(&thread_exit_key, thread_exit) == 0;
     __atomic_store_n(&rt.state, logging ? RUNTIME_READY : RUNTIME_DISABLED, __ATOMIC_RELEASE);
-    runtime_thread.busy = 0;
+    runtime_leave();
 }
 
 bool runtime_ensure_ready(void)
@@ -437,7 +445,7 @@ static void exit_sequence(uintptr_t stack_from, const void *regs, size_t regs_si
     eventlog_end();
     if (rt.own_log)
         run_reporter();
-    runtime_thread.busy = 0;         /* later destructors allocate as usual, unreported */
+    runtime_leave();                 /* later destructors allocate as usual, unreported */
 }
 
 void runtime_exit(void)

@@ -11,6 +11,7 @@
 
 #include "options.h"
 #include "pool.h"
+#include "term_signals.h"
 
 enum runtime_state { RUNTIME_UNINIT, RUNTIME_STARTING, RUNTIME_READY, RUNTIME_DISABLED };
 
@@ -20,11 +21,23 @@ struct thread_state {
     pid_t tid;           /* cached: gettid is a syscall */
     unsigned sample_tick; /* --guard=sample:N, and --guard=auto past a site's floor */
     int exit_hooked;     /* runtime_thread_start ran: memtrace hears of this thread's end */
+    int pending_signal;  /* a termination signal that landed while busy (term_signals.h) */
 };
 
 extern struct options runtime_options;
 extern struct pool runtime_pool;
 extern __thread struct thread_state runtime_thread;
+
+/* Leaves memtrace on this thread (busy cleared); a termination signal that landed while it
+ * ran is taken now. The fences keep the compiler from moving the two across each other. */
+static inline void runtime_leave(void)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    runtime_thread.busy = 0;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (__builtin_expect(runtime_thread.pending_signal != 0, 0))
+        term_signals_deliver_pending();
+}
 
 /* Initialises on first use; returns true when allocations may be tracked. */
 bool runtime_ensure_ready(void);

@@ -784,6 +784,36 @@ def test_odd_source_paths(paths, tmp_path):
     assert "> 5 |     keep = malloc(24); /* the leak */" in run.md
 
 
+def test_no_line_for_code_without_debug_info(paths, run_memtrace, tmp_path):
+    """At -O2 g++ puts main first in .text, and crt1's _start (no debug info) right after
+    it: _start has no file:line, not one of the inlined code that ends main."""
+    cxx = shutil.which("g++")
+    assert cxx, "no C++ compiler"
+    src, prog = tmp_path / "o2.cpp", tmp_path / "o2"
+    src.write_text("#include <cstdio>\n#include <cstring>\n#include <vector>\n"
+                   "static void leak_vector() {\n"
+                   "    auto *v = new std::vector<int>(9);\n"
+                   "    v->push_back(1);\n"
+                   "    std::printf(\"%zu\\n\", v->size());\n"
+                   "}\n"
+                   "int main(int argc, char **argv) {\n"
+                   "    if (argc > 1 && !std::strcmp(argv[1], \"x\")) {\n"
+                   "        std::vector<int> w(3);\n"
+                   "        std::printf(\"%d\\n\", w[0]);\n"
+                   "    }\n"
+                   "    leak_vector();\n"
+                   "    return 0;\n"
+                   "}\n")
+    subprocess.run([cxx, "-g", "-O2", "-o", str(prog), str(src)], check=True, timeout=u.TIMEOUT)
+    out = tmp_path / "o2.json"
+    proc = run_memtrace(f"--json={out}", prog)
+    report = u.load_report(out, proc)
+    frames = [f for r in u.leak_records(report) for f in r["stack"]]
+    starts = [f for f in frames if f.get("function") == "_start"]
+    assert starts and frames[0].get("file"), u.describe(u.leak_records(report))
+    assert all(not f.get("file") and not f.get("line") for f in starts), starts
+
+
 # ---------------------------------------------------------------------------------------
 # Markdown
 # ---------------------------------------------------------------------------------------

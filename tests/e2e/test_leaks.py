@@ -59,6 +59,18 @@ def test_definite(run_sample, marker, paths):
     assert report["summary"]["total_heap_usage"] == {"allocs": 5, "frees": 0, "bytes": 164}
 
 
+def test_thread_specific_values_are_reachable(run_sample, marker):
+    """Values of pthread keys past the first 32 live in an array glibc mallocs per thread,
+    first while memtrace itself unwinds (libunwind's own key): that array is scanned too."""
+    proc, report = run_sample("reachable_specific", options=("--show-leak-kinds=all",))
+    assert proc.returncode == 0 and proc.stdout == "value kept\n", proc.stderr[-3000:]
+    src, line = marker("reachable_specific", "reachable through a key")
+    records = [r for r in u.leak_records(report) if u.frame_at(r["stack"][0], src, line)]
+    assert sorted((r["leak_kind"], r["bytes"]) for r in records) == \
+        [("reachable", 77), ("reachable", 88)], u.describe(u.leak_records(report))
+    assert_leaked(report, reachable=(165, 2))
+
+
 @pytest.mark.parametrize("ending", ["return", "exit"])
 def test_dead_frame_is_no_root(run_sample, marker, ending):
     """Copies of the only pointer left in a returned function's frame, below main, where the
@@ -368,6 +380,80 @@ def test_leaks_reported_when_the_program_crashes(run_sample, marker, tmp_path, h
     assert f"Process terminating with default action of signal {int(sig)} (SIG{sig.name[3:]})" in proc.stderr
     text = md.read_text()
     assert "## Crash" in text and re.search(rf"main — \S*crash_leak.c:{line}\n", text), text
+
+
+def run_until_ready(paths, tmp_path, mode, options=()):
+    """killed_leak MODE under memtrace, started: (Popen of memtrace, the program's pid,
+    the JSON path)."""
+    out = tmp_path / f"killed_{mode}.json"
+    proc = subprocess.Popen([str(paths.memtrace), f"--json={out}", *options,
+                             str(paths.sample_bin("killed_leak")), mode], cwd=tmp_path,
+                            env=u.clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    line = proc.stdout.readline()
+    m = re.match(r"ready (\d+)$", line)
+    assert m, f"no 'ready PID' line: {line!r}"
+    return proc, int(m[1]), out
+
+
+def assert_killed_with_report(proc, stderr, report, marker, sig, where=None):
+    """Died of sig, the leak found as valgrind finds it, and where the signal landed."""
+    assert proc.returncode == -sig, f"exit {proc.returncode}\n{stderr[-3000:]}"
+    assert report.get("exit") == {"signal": sig}
+    assert report["summary"]["log_truncated"] is False, stderr[-3000:]
+    assert not u.runtime_errors(report), u.describe_errors(u.runtime_errors(report))
+    src, line = marker("killed_leak", "leak definite before the signal")
+    record = u.record_at(report, "definite", src, line)
+    assert (record["bytes"], record["blocks"]) == (48, 1)
+    crash = report["crash"]
+    assert crash["signal"] == sig and crash["what"] == "", crash
+    assert f"Process terminating with default action of signal {int(sig)} (SIG{sig.name[3:]})" \
+        in stderr
+    if where:
+        src, line = marker("killed_leak", where)
+        assert any(u.frame_at(f, src, line) for f in crash["stack"]), crash["stack"]
+
+
+@pytest.mark.parametrize("sig, to_wrapper", [(signal.SIGTERM, True), (signal.SIGINT, False),
+                                             (signal.SIGHUP, False)])
+def test_leaks_reported_when_the_program_is_killed(paths, marker, tmp_path, sig, to_wrapper):
+    """A CI timeout's SIGTERM (sent to memtrace, which passes it on), a ^C's SIGINT or a
+    SIGHUP (sent to the program): the program still dies of it, and the report has its
+    leaks and where it was waiting, as valgrind's does, not a truncated log."""
+    proc, pid, out = run_until_ready(paths, tmp_path, "wait")
+    os.kill(proc.pid if to_wrapper else pid, sig)
+    _, stderr = proc.communicate(timeout=u.TIMEOUT)
+    report = u.load_report(out)
+    assert_killed_with_report(proc, stderr, report, marker, sig, "waiting for the signal")
+
+
+def test_signal_landing_inside_memtrace_waits_for_it(paths, marker, tmp_path):
+    """A program that does nothing but allocate is inside memtrace when SIGTERM lands as
+    often as not: the signal is taken as memtrace leaves, with its locks released; no hang,
+    the full report, and 20 runs of it."""
+    for _ in range(20):
+        proc, pid, out = run_until_ready(paths, tmp_path, "busy")
+        os.kill(pid, signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=u.TIMEOUT)
+        assert_killed_with_report(proc, stderr, u.load_report(out), marker, signal.SIGTERM)
+
+
+@pytest.mark.parametrize("mode, sig, where", [("raise", signal.SIGTERM, "raise"),
+                                              ("pipe", signal.SIGPIPE, "write to the closed pipe")])
+def test_leaks_reported_when_the_program_signals_itself(run_sample, marker, mode, sig, where):
+    proc, report = run_sample("killed_leak", mode)
+    assert_killed_with_report(proc, proc.stderr, report, marker, sig, where)
+
+
+def test_programs_own_signal_actions_are_kept(run_sample, marker):
+    """memtrace's stand-in for SIGTERM's default reads back as SIG_DFL, and the program's
+    own handler, or SIG_IGN, replaces it outright."""
+    src, line = marker("killed_leak", "leak definite before the signal")
+    for mode, status, stdout in [("query", 7, "default\n"), ("ignore", 0, "")]:
+        proc, report = run_sample("killed_leak", mode)
+        assert (proc.returncode, proc.stdout) == (status, stdout), proc.stderr[-3000:]
+        assert report.get("exit") == {"status": status} and "crash" not in report
+        assert u.record_at(report, "definite", src, line)["bytes"] == 48
 
 
 def test_programs_own_fault_handler_still_runs(run_sample):
