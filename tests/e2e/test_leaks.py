@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -396,6 +397,17 @@ def run_until_ready(paths, tmp_path, mode, options=()):
     return proc, int(m[1]), out
 
 
+def wait_until_paused(pid):
+    """Until the program sleeps in pause() (x86-64 syscall 34), not still returning from
+    the write of its ready line."""
+    for _ in range(1000):
+        with open(f"/proc/{pid}/syscall") as f:
+            if f.read().split()[0] == "34":
+                return
+        time.sleep(0.01)
+    pytest.fail(f"process {pid} never reached pause()")
+
+
 def assert_killed_with_report(proc, stderr, report, marker, sig, where=None):
     """Died of sig, the leak found as valgrind finds it, and where the signal landed."""
     assert proc.returncode == -sig, f"exit {proc.returncode}\n{stderr[-3000:]}"
@@ -421,6 +433,7 @@ def test_leaks_reported_when_the_program_is_killed(paths, marker, tmp_path, sig,
     SIGHUP (sent to the program): the program still dies of it, and the report has its
     leaks and where it was waiting, as valgrind's does, not a truncated log."""
     proc, pid, out = run_until_ready(paths, tmp_path, "wait")
+    wait_until_paused(pid)
     os.kill(proc.pid if to_wrapper else pid, sig)
     _, stderr = proc.communicate(timeout=u.TIMEOUT)
     report = u.load_report(out)
