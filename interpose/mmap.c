@@ -1,7 +1,10 @@
 /* mmap.c — the program's own mappings, recorded so that the leak scan can use the
  * writable ones as roots (see src/mappings.h), and munmap/mprotect checked so that the
  * program cannot take memtrace's or the heap's memory away (src/heap.h). The calls
- * themselves are raw syscalls: libc's wrappers are what we replace. */
+ * themselves are raw syscalls: libc's wrappers are what we replace. sbrk and brk too, for
+ * programs that grow the data segment themselves (glibc's malloc calls its own __sbrk,
+ * not these). */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <sys/mman.h>
@@ -75,4 +78,36 @@ MEMTRACE_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flag
         record_mapping(p, new_len, PROT_READ | PROT_WRITE, (flags & MREMAP_FIXED) != 0);
     }
     return p;
+}
+
+/* The break moved from old to new: the program's pages gained or lost. */
+static void record_break(uintptr_t old, uintptr_t new)
+{
+    if (new > old)
+        record_mapping((void *)old, new - old, PROT_READ | PROT_WRITE, false);
+    else if (new < old && runtime_tables_ready())
+        mappings_remove(new, old - new);
+}
+
+MEMTRACE_EXPORT void *sbrk(intptr_t increment)
+{
+    static void *(*real_sbrk)(intptr_t);
+    if (!real_sbrk)
+        real_sbrk = (void *(*)(intptr_t))dlsym(RTLD_NEXT, "sbrk");
+    void *old = real_sbrk(increment);
+    if (old != (void *)-1 && increment != 0)
+        record_break((uintptr_t)old, (uintptr_t)old + (uintptr_t)increment);
+    return old;
+}
+
+MEMTRACE_EXPORT int brk(void *addr)
+{
+    static int (*real_brk)(void *);
+    if (!real_brk)
+        real_brk = (int (*)(void *))dlsym(RTLD_NEXT, "brk");
+    void *old = sbrk(0);
+    int rc = real_brk(addr);
+    if (rc == 0 && old != (void *)-1)
+        record_break((uintptr_t)old, (uintptr_t)addr);
+    return rc;
 }

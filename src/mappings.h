@@ -1,5 +1,5 @@
-/* mappings.h — the regions the program itself mapped with mmap (not glibc's own heap
- * mappings, which bypass the interposed mmap). The leak scan treats the writable ones as
+/* mappings.h — the regions the program itself mapped with mmap, or added to its data
+ * segment with sbrk/brk (not glibc's own heap mappings, which bypass the interposed calls). The leak scan treats the writable ones as
  * roots, as valgrind does: programs keep heap pointers in their own mappings (CPython's
  * object arenas, custom allocators). Regions still mapped at exit are listed in the
  * report as information. One lock; the table lives in the runtime pool, indexed by start

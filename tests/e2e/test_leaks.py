@@ -60,6 +60,19 @@ def test_definite(run_sample, marker, paths):
     assert report["summary"]["total_heap_usage"] == {"allocs": 5, "frees": 0, "bytes": 164}
 
 
+def test_data_segment_grown_by_the_program_is_scanned(run_sample, marker):
+    """Arenas from sbrk() and brk() are the program's memory: the blocks only they point to
+    are reachable, as under valgrind; the one whose pointer was dropped is lost."""
+    proc, report = run_sample("sbrk_arena", options=("--show-leak-kinds=all",))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for tag, kind, size in [("reachable from sbrk", "reachable", 40),
+                            ("reachable from brk", "reachable", 56),
+                            ("leak definite after the arenas", "definite", 24)]:
+        src, line = marker("sbrk_arena", tag)
+        assert u.record_at(report, kind, src, line)["bytes"] == size
+    assert_leaked(report, definite=(24, 1), reachable=(96, 2))
+
+
 def test_thread_specific_values_are_reachable(run_sample, marker):
     """Values of pthread keys past the first 32 live in an array glibc mallocs per thread,
     first while memtrace itself unwinds (libunwind's own key): that array is scanned too."""

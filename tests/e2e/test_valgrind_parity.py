@@ -35,6 +35,7 @@ SAMPLES = {
     "leak_dead_frame":  (C_ALL, (), True),
     "crash_leak":       (C_ALL, (), True),
     "reachable":        (C_ALL, (), True),
+    "sbrk_arena":       (C_ALL, (), True),
     "clean":            (C_ALL, (), True),
     "alloc_apis":       (C_ALL, (), True),
     "deep_recursion":   (C_ALL, (), True),
