@@ -4,7 +4,6 @@
  * again, now the program's own files, and reopens its pipe over them. Opened inside
  * memtrace, the pipe moves to high descriptors instead. The program's own pipes are
  * untouched. */
-#include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 

@@ -1,7 +1,8 @@
 /* process.c — process life-cycle entry points: load (start the runtime even if the
  * program never allocates), main's return, exit and _exit (the exit sequence: a program
- * that leaves with _exit, as fork children do, still gets its report), and dlopen (new modules are recorded while it is
- * safe, so their stacks can be symbolized after a dlclose). */
+ * that leaves with _exit, as fork children do, still gets its report), and dlopen (new
+ * modules are recorded while it is safe, so their stacks can be symbolized after a
+ * dlclose). */
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <sys/syscall.h>

@@ -285,7 +285,7 @@ void describe_crash(const struct mt_crash *c, char *headline, size_t headline_si
 {
     snprintf(headline, headline_size, "Process terminating with default action of signal %d (SIG%s)",
              c->signal, sigabbrev_np(c->signal) ? sigabbrev_np(c->signal) : "?");
-    bool fault = c->code > 0 && c->code < 0x80 &&   /* SI_KERNEL and below: sent, no address */
+    bool fault = c->code > 0 && c->code < 0x80 &&   /* 0 and below, or SI_KERNEL: sent */
                  (c->signal == SIGSEGV || c->signal == SIGBUS || c->signal == SIGFPE || c->signal == SIGILL);
     if (fault)
         snprintf(what, what_size, "%s at address 0x%" PRIx64, crash_cause(c->signal, c->code), c->addr);

@@ -896,14 +896,13 @@ static bool pool_overlaps(uintptr_t lo, uintptr_t hi)
     return q.overlaps || guard_overlaps(lo, hi) || slab_overlaps(lo, hi);
 }
 
-/* Whether the pages of [lo, hi) all lie inside one live block: one that starts at lo, or
- * a guarded one around it (a block elsewhere in glibc's heap is not memtrace's memory:
+/* Whether the pages [lo, page_end) all lie inside one live block: one that starts at lo,
+ * or a guarded one around it (a block elsewhere in glibc's heap is not memtrace's memory:
  * heap_check_unmap lets its inner pages be). */
-static bool pages_inside_block(uintptr_t lo, uintptr_t hi)
+static bool pages_inside_block(uintptr_t lo, uintptr_t page_end)
 {
     struct block b;
     struct guard_info info;
-    uintptr_t page_end = (hi + 4095) & ~(uintptr_t)4095;
     if (blocks_find(lo, &b) && b.state == BLOCK_LIVE && !(b.flags & BLOCK_HEADER_DAMAGED))
         return page_end <= b.addr + b.size;
     return guard_ready && guard_describe(lo, &info) && info.state == GUARD_BLOCK_LIVE &&
@@ -915,9 +914,10 @@ bool heap_check_mprotect(void *addr, size_t len, int prot)
     uintptr_t lo = (uintptr_t)addr, hi = lo + len;
     if (len == 0 || hi < lo || !enter())
         return true;
-    bool inside = pages_inside_block(lo, hi);
+    uintptr_t page_end = (hi + 4095) & ~(uintptr_t)4095;   /* what the kernel changes */
+    bool inside = pages_inside_block(lo, page_end);
     if (inside)
-        note_protected(lo, (hi + 4095) & ~(uintptr_t)4095, prot);
+        note_protected(lo, page_end, prot);
     leave();
     return inside || heap_check_unmap(addr, len, true);
 }
