@@ -3,11 +3,12 @@
  * program cannot take memtrace's or the heap's memory away (src/heap.h). The calls
  * themselves are raw syscalls: libc's wrappers are what we replace. sbrk and brk too, for
  * programs that grow the data segment themselves (glibc's malloc calls its own __sbrk,
- * not these). */
+ * not these), and SysV shared memory (shmat/shmdt). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -109,5 +110,24 @@ MEMTRACE_EXPORT int brk(void *addr)
     int rc = real_brk(addr);
     if (rc == 0 && old != (void *)-1)
         record_break((uintptr_t)old, (uintptr_t)addr);
+    return rc;
+}
+
+MEMTRACE_EXPORT void *shmat(int shmid, const void *addr, int flags)
+{
+    void *p = (void *)syscall(SYS_shmat, shmid, addr, flags);
+    struct shmid_ds segment;
+    if (p != (void *)-1 && shmctl(shmid, IPC_STAT, &segment) == 0)
+        record_mapping(p, segment.shm_segsz, flags & SHM_RDONLY ? PROT_READ : PROT_READ | PROT_WRITE,
+                       (flags & SHM_REMAP) != 0);
+    return p;
+}
+
+MEMTRACE_EXPORT int shmdt(const void *addr)
+{
+    size_t len = runtime_tables_ready() ? mappings_length_at((uintptr_t)addr) : 0;
+    int rc = (int)syscall(SYS_shmdt, addr);
+    if (rc == 0 && len)
+        mappings_remove((uintptr_t)addr, len);
     return rc;
 }

@@ -159,6 +159,36 @@ static void block_part(struct aux_part *p, const struct mt_error *e, bool freed)
         address_is(p, addr, "%s bytes %s a block %s", N(dist), where, state);
 }
 
+enum freed_address describe_freed_address(const struct report_view *v, const struct mt_error *e,
+                                          const char **object, uint64_t *offset)
+{
+    if ((e->has & MT_HAS_BLOCK) || !(e->has & MT_HAS_ADDR) ||
+        (e->kind != MT_ERR_INVALID_FREE && e->kind != MT_ERR_DOUBLE_FREE))
+        return ADDRESS_NOT_FREED;
+    if (e->on_stack)
+        return ADDRESS_ON_STACK;
+    *object = sym_data_object(v->sym, e->addr, offset);
+    return *object ? ADDRESS_IN_DATA : ADDRESS_UNKNOWN;
+}
+
+/* Where a freed address that is no block lies, in valgrind's words. */
+static void address_relation(struct aux_part *p, const struct report_view *v,
+                             const struct mt_error *e)
+{
+    const char *object;
+    uint64_t offset;
+    switch (describe_freed_address(v, e, &object, &offset)) {
+    case ADDRESS_ON_STACK:
+        address_is(p, e->addr, "on thread %u's stack", report_view_thread(v, e));
+        break;
+    case ADDRESS_IN_DATA:
+        address_is(p, e->addr, "%s bytes inside data symbol \"%s\"", N(offset), object);
+        break;
+    default:
+        address_is(p, e->addr, "not stack'd, malloc'd or (recently) free'd");
+    }
+}
+
 size_t describe_aux(const struct report_view *v, const struct mt_error *e,
                     struct aux_part out[DESCRIBE_MAX_AUX])
 {
@@ -174,7 +204,7 @@ size_t describe_aux(const struct report_view *v, const struct mt_error *e,
     } else if ((e->kind == MT_ERR_INVALID_FREE || e->kind == MT_ERR_DOUBLE_FREE) &&
                (e->has & MT_HAS_ADDR)) {
         out[n] = (struct aux_part){ .role = AUX_ADDRESS };
-        address_is(&out[n++], e->addr, "not stack'd, malloc'd or (recently) free'd");
+        address_relation(&out[n++], v, e);
     } else if (e->kind == MT_ERR_INVALID_MUNMAP && (e->has & MT_HAS_ADDR)) {
         out[n] = (struct aux_part){ .role = AUX_ADDRESS };
         address_is(&out[n++], e->addr, "not in a region the program mmap'd");

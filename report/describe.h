@@ -40,7 +40,8 @@ void describe_headline(const struct mt_error *e, char *buf, size_t size);
 enum aux_role {
     AUX_FREED,       /* "Address A is N bytes inside a block of size S free'd" + free stack */
     AUX_ALLOCD,      /* "Address A is N bytes after a block of size S alloc'd" + alloc stack */
-    AUX_ADDRESS,     /* "Address A is not stack'd, malloc'd or (recently) free'd", no stack */
+    AUX_ADDRESS,     /* "Address A is not stack'd, malloc'd or (recently) free'd" (or "on
+                      * thread 1's stack", "N bytes inside data symbol X"), no stack */
     AUX_ALLOC_STACK, /* "Block was alloc'd at" + alloc stack */
 };
 
@@ -50,6 +51,18 @@ struct aux_part {
     size_t relation;                 /* offset in text of what follows "Address A is " */
     const struct sym_stack *stack;   /* NULL: none */
 };
+
+/* Where the address of a free that names no heap block lies: the erring thread's stack, a
+ * module's variable (*object, *offset into it), or neither of those (valgrind: "not
+ * stack'd, malloc'd or (recently) free'd"). ADDRESS_NOT_FREED for other errors. */
+enum freed_address {
+    ADDRESS_NOT_FREED,
+    ADDRESS_UNKNOWN,
+    ADDRESS_ON_STACK,
+    ADDRESS_IN_DATA,
+};
+enum freed_address describe_freed_address(const struct report_view *v, const struct mt_error *e,
+                                          const char **object, uint64_t *offset);
 
 #define DESCRIBE_MAX_AUX 2
 size_t describe_aux(const struct report_view *v, const struct mt_error *e,

@@ -456,6 +456,10 @@ static bool error_set(void *obj, const char *k, const char *v)
         return present(&e->has, MT_HAS_REQUESTED, parse_dec(v, UINT64_MAX, &e->requested));
     if (strcmp(k, "repeats") == 0)
         return parse_dec(v, UINT64_MAX, &e->count) && e->count > 0;
+    if (strcmp(k, "where") == 0) {
+        e->on_stack = strcmp(v, "stack") == 0;
+        return e->on_stack;
+    }
     return true; /* a key from a later format version */
 }
 

@@ -67,6 +67,7 @@ struct mt_error {
     uint64_t block, size;
     enum mt_alloc_fn alloc_fn, free_fn;
     uint64_t requested;
+    bool on_stack;                  /* addr is in the erring thread's own stack */
     /* Times it happened: later errors of one context (kind, access, stack) are folded into
      * the first, as valgrind does ("200 errors from 1 contexts"); the rest of the record is
      * the first one's. */

@@ -101,6 +101,22 @@ static void jblock(FILE *o, const struct mt_error *e)
     fputc('}', o);
 }
 
+/* For a freed address that is no block: the thread's stack, or the variable, holding it. */
+static void jaddress_in(FILE *o, const struct report_view *v, const struct mt_error *e)
+{
+    uint64_t offset;
+    const char *object;
+    enum freed_address home = describe_freed_address(v, e, &object, &offset);
+    if (home == ADDRESS_ON_STACK) {
+        fprintf(o, ", \"address_in\": {\"stack_of_thread\": %u}", report_view_thread(v, e));
+    } else if (home == ADDRESS_IN_DATA) {
+        fputs(", \"address_in\": {", o);
+        jkey(o, "data_symbol");
+        jstr(o, object);
+        fprintf(o, ", \"offset\": %" PRIu64 "}", offset);
+    }
+}
+
 /* `, "suppressed": ...` and, with a baseline, `, "baseline": "new"|"known"`. */
 static void jstatus(FILE *o, const struct report_view *v, const char *suppressed_by, bool known)
 {
@@ -119,13 +135,16 @@ static void jerror(FILE *o, const struct report_view *v, size_t i)
     const struct mt_error *e = &v->log->errors[i];
     fputs("{\"kind\": ", o);
     jstr(o, mt_error_kind_name(e->kind));
-    fprintf(o, ", \"count\": %" PRIu64 ", ", e->count);
+    fprintf(o, ", \"count\": %" PRIu64 ", \"thread\": %u, ", e->count, report_view_thread(v, e));
+    if (e->has & MT_HAS_TID)
+        fprintf(o, "\"tid\": %" PRIu32 ", ", e->tid);
     jaddr(o, "address", e->has & MT_HAS_ADDR ? e->addr : 0);
     jaccess(o, e);
     jstack(o, "stack", report_view_stack(v, e->stack, e->exact), true);
     jstack(o, "alloc_stack", report_view_stack(v, e->alloc_stack, false), false);
     jstack(o, "free_stack", report_view_stack(v, e->free_stack, false), false);
     jblock(o, e);
+    jaddress_in(o, v, e);
     jstatus(o, v, v->error_suppressed_by ? v->error_suppressed_by[i] : NULL,
             v->error_known && v->error_known[i]);
     fputc('}', o);
@@ -181,7 +200,7 @@ static void jheader(FILE *o, const struct report_view *v)
     }
     if (log->argc == 0 && log->exe)
         jstr(o, log->exe);
-    fputs("],\n", o);
+    fprintf(o, "],\n  \"pid\": %ld,\n", log->pid);
     /* What the launcher saw wins; the log's own `exit` record covers processes it did not
      * wait for (forked or exec'd children, a bare LD_PRELOAD run). */
     bool known = opts->exit_known || log->has_exit;

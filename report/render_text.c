@@ -297,9 +297,16 @@ void render_text(FILE *out, const struct report_view *v)
     struct text t = { out, log->pid };
     if (!o->quiet)
         print_banner(&t, log);
-    for (size_t i = 0; i < log->nerrors; i++)
-        if (!v->error_suppressed_by || !v->error_suppressed_by[i])
-            print_error(&t, v, i);
+    unsigned thread_shown = 1;           /* valgrind names a thread when it changes */
+    for (size_t i = 0; i < log->nerrors; i++) {
+        if (v->error_suppressed_by && v->error_suppressed_by[i])
+            continue;
+        unsigned thread = report_view_thread(v, &log->errors[i]);
+        if (thread != thread_shown)
+            say(&t, "Thread %u:", thread);
+        thread_shown = thread;
+        print_error(&t, v, i);
+    }
     if (log->crash.present)
         print_crash(&t, v);
     if (v->truncated) {

@@ -18,9 +18,6 @@ struct xml {
     const struct report_view *v;
     unsigned next_unique;     /* <unique> of the next error written */
     unsigned runtime_shown;   /* runtime errors written: uniques 0 .. runtime_shown-1 */
-    uint32_t *tids;           /* kernel tids of threads other than the main one, in order
-                               * of first appearance: thread number = index + 2 */
-    size_t ntids, cap_tids;
 };
 
 /* ------------------------------------------------------------------------------------- */
@@ -103,26 +100,6 @@ static void xstack(FILE *o, const struct sym_stack *s)
 /* Errors                                                                                 */
 /* ------------------------------------------------------------------------------------- */
 
-/* valgrind numbers threads from 1, the main thread first; the log has kernel tids. */
-static unsigned thread_number(struct xml *x, const struct mt_error *e)
-{
-    if (!(e->has & MT_HAS_TID) || (long)e->tid == x->v->log->pid)
-        return 1;
-    for (size_t i = 0; i < x->ntids; i++)
-        if (x->tids[i] == e->tid)
-            return (unsigned)i + 2;
-    if (x->ntids == x->cap_tids) {
-        size_t cap = x->cap_tids ? 2 * x->cap_tids : 8;
-        uint32_t *grown = realloc(x->tids, cap * sizeof *grown);
-        if (!grown)
-            return 1; /* out of memory: a wrong thread number beats no report */
-        x->tids = grown;
-        x->cap_tids = cap;
-    }
-    x->tids[x->ntids++] = e->tid;
-    return (unsigned)x->ntids + 1;
-}
-
 /* memcheck's <kind> for a runtime error. memcheck has no munmap check: ClientCheck is its
  * generic "a check found a problem" kind, and the <what> says which. */
 static const char *xml_kind(const struct mt_error *e)
@@ -149,7 +126,7 @@ static void xruntime_error(struct xml *x, const struct mt_error *e)
     FILE *o = x->out;
     char what[256];
     struct aux_part aux[DESCRIBE_MAX_AUX];
-    xerror_start(x, thread_number(x, e), xml_kind(e));
+    xerror_start(x, report_view_thread(x->v, e), xml_kind(e));
     describe_headline(e, what, sizeof what);
     xelem(o, 2, "what", what);
     xstack(o, report_view_stack(x->v, e->stack, e->exact));
@@ -288,5 +265,4 @@ void render_xml(FILE *out, const struct report_view *v)
             xleak(&x, &log->leaks[v->leak_order[i]], i + 1);
     xcounts(&x);
     fputs("</valgrindoutput>\n\n", out);
-    free(x.tids);
 }

@@ -53,6 +53,11 @@ bool report_view_lists_leak(const struct report_view *v, const struct mt_leak *l
            (v->opts->show_leak_kinds & (1u << leak->cls)) != 0;
 }
 
+unsigned report_view_thread(const struct report_view *v, const struct mt_error *e)
+{
+    return v->error_thread ? v->error_thread[e - v->log->errors] : 1;
+}
+
 static uint64_t sat_add(uint64_t a, uint64_t b)
 {
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
@@ -176,6 +181,7 @@ static void free_view(struct report_view *v)
     free(v->error_known);
     free(v->leak_known);
     free(v->used);
+    free(v->error_thread);
     supp_set_free(v->supps);
     sym_free(v->sym);
 }
@@ -189,6 +195,33 @@ static void find_guard_mode(const struct mt_log *log, char *out, size_t size)
         if (w == opts || w[-1] == ' ' || w[-1] == '-')
             found = w + 6;
     snprintf(out, size, "%.*s", found ? (int)strcspn(found, " ") : 4, found ? found : "auto");
+}
+
+static bool number_threads(struct report_view *v)
+{
+    const struct mt_log *log = v->log;
+    uint32_t *tids = calloc(log->nerrors + 1, sizeof *tids); /* by number - 2 */
+    size_t ntids = 0;
+    v->error_thread = calloc(log->nerrors + 1, sizeof *v->error_thread);
+    if (!tids || !v->error_thread) {
+        free(tids);
+        return false;
+    }
+    for (size_t i = 0; i < log->nerrors; i++) {
+        const struct mt_error *e = &log->errors[i];
+        size_t k = 0;
+        if (!(e->has & MT_HAS_TID) || (long)e->tid == log->pid) {
+            v->error_thread[i] = 1;
+            continue;
+        }
+        while (k < ntids && tids[k] != e->tid)
+            k++;
+        if (k == ntids)
+            tids[ntids++] = e->tid;
+        v->error_thread[i] = (unsigned)k + 2;
+    }
+    free(tids);
+    return true;
 }
 
 /* Suppressions and baseline, read before anything is symbolized. False after the line
@@ -230,7 +263,8 @@ static bool build_view(struct report_view *v, const struct mt_log *log,
     struct resolver r = { .v = v, .sym = sym_new(log, v->opts->debug_cache), .done = calloc(ns, 1) };
     int callers = opts->num_callers < 1 ? 1 : opts->num_callers;
     r.max_frames = callers > MAX_CALLERS ? MAX_CALLERS : (size_t)callers;
-    bool ok = v->plain && v->exact && v->leak_order && r.sym && r.done && resolve_stacks(&r);
+    bool ok = v->plain && v->exact && v->leak_order && r.sym && r.done && number_threads(v) &&
+              resolve_stacks(&r);
     v->sym = r.sym; /* owns the frames' strings: freed with the view */
     free(r.done);
     if (ok) {

@@ -75,6 +75,7 @@ int report_log(const char *log_path, const struct report_options *opts,
 #define REPORT_VERSION "0.1.0"
 #endif
 
+struct mt_error;
 struct mt_log;
 struct mt_leak;
 struct sym_stack;
@@ -119,11 +120,16 @@ struct report_view {
     struct supp_set *supps;            /* owns the names in used[] and *_suppressed_by */
     uint64_t mapped_bytes;        /* regions the program mmap'd and never unmapped */
     struct symbolizer *sym;       /* owns the strings of the symbolized frames */
+    unsigned *error_thread;       /* per log error: valgrind's thread number (see below) */
 };
 
 /* The symbolized stack logged as ID (exact: for an error whose frame 0 is exact), or NULL
  * when the log has no such stack. */
 const struct sym_stack *report_view_stack(const struct report_view *v, uint32_t id, bool exact);
+/* valgrind's number of the thread an error happened on: 1 for the main thread (and for an
+ * error without a tid), then 2, 3, ... in the order of each thread's first error (the log
+ * records no thread creations, which valgrind numbers by). */
+unsigned report_view_thread(const struct report_view *v, const struct mt_error *e);
 /* Whether a loss record is printed (and put in the JSON) one by one. */
 bool report_view_lists_leak(const struct report_view *v, const struct mt_leak *leak);
 

@@ -720,6 +720,20 @@ static size_t resolve_addr(struct symbolizer *sym, uint64_t addr, struct sym_fra
     return n;
 }
 
+const char *sym_data_object(struct symbolizer *sym, uint64_t addr, uint64_t *offset)
+{
+    const char *path;
+    struct modctx *m = module_for(sym, addr, &path);
+    GElf_Sym es;
+    GElf_Off off;
+    const char *name = m && m->state == MOD_OK
+                       ? dwfl_module_addrinfo(m->mod, addr, &off, &es, NULL, NULL, NULL) : NULL;
+    if (!name || GELF_ST_TYPE(es.st_info) != STT_OBJECT || off >= es.st_size)
+        return NULL;
+    *offset = off;
+    return intern_name(sym, name);
+}
+
 /* ------------------------------------------------------------------------------------- */
 /* Address cache                                                                          */
 /* ------------------------------------------------------------------------------------- */

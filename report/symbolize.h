@@ -47,4 +47,8 @@ bool sym_resolve(struct symbolizer *sym, const uint64_t *pcs, size_t n, bool exa
                  size_t max_frames, struct sym_stack *out);
 void sym_stack_free(struct sym_stack *stack);
 
+/* The variable of a logged module's symbol table that holds ADDR (a global or static),
+ * demangled, with ADDR's offset into it; NULL when none does. */
+const char *sym_data_object(struct symbolizer *sym, uint64_t addr, uint64_t *offset);
+
 #endif

@@ -483,6 +483,8 @@ void eventlog_error(const struct error_event *e)
         key_str(&l, "free_fn", alloc_kind_names[e->free_kind]);
     if (e->has_requested)
         key_dec(&l, "requested", e->requested);
+    if (e->on_stack)
+        key_str(&l, "where", "stack");
     os_lock(&elog.lock);
     write_stack_locked(e->stack);
     if (e->has_block) {

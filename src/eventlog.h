@@ -42,6 +42,7 @@ struct error_event {
     int alloc_kind, free_kind;  /* enum alloc_kind, or -1 */
     bool has_requested;
     uint64_t requested;
+    bool on_stack;              /* addr is in the thread's own stack (an invalid free) */
 };
 
 enum leak_class { LEAK_DEFINITE, LEAK_INDIRECT, LEAK_POSSIBLE, LEAK_REACHABLE, LEAK_CLASS_COUNT };

@@ -22,6 +22,7 @@
 #include "runtime.h"
 #include "slab.h"
 #include "stacks.h"
+#include "unwind_cache.h"
 
 extern void *__libc_malloc(size_t size);
 extern void *__libc_memalign(size_t align, size_t size);
@@ -438,6 +439,8 @@ static void report_bad_free(enum error_kind kind, uintptr_t addr, enum alloc_kin
         e.block_size = b->size;
         e.alloc_stack = b->alloc_stack;
         e.free_stack = b->state == BLOCK_FREED ? b->free_stack : 0;
+    } else {
+        e.on_stack = unwind_cache_on_thread_stack(addr);
     }
     eventlog_error(&e);
 }

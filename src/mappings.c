@@ -220,6 +220,15 @@ void mappings_protect(uintptr_t start, size_t len, int prot)
     os_unlock(&maps.lock);
 }
 
+size_t mappings_length_at(uintptr_t start)
+{
+    os_lock(&maps.lock);
+    uint32_t *slot = maps.items ? index_find(start, ANY_ITEM) : NULL;
+    size_t len = slot ? maps.items[*slot - 1].end - start : 0;
+    os_unlock(&maps.lock);
+    return len;
+}
+
 void mappings_for_each(void (*fn)(const struct mapping *m, void *ctx), void *ctx)
 {
     for (size_t i = 0; maps.items && i < maps.count; i++)

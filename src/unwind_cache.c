@@ -148,6 +148,12 @@ static struct thread_cache *thread_cache(void)
     return cache = c;
 }
 
+bool unwind_cache_on_thread_stack(uintptr_t addr)
+{
+    const struct thread_cache *c = thread_cache();
+    return c && addr >= c->lo && addr < c->hi;
+}
+
 /* Reads other frames' stack words on purpose. */
 __attribute__((no_sanitize_address))
 static uintptr_t stack_word(uintptr_t at)

@@ -76,21 +76,29 @@ def test_double_free(bad_free, marker, paths):
     assert_no_memtrace_frames(err)
 
 
-@pytest.mark.parametrize("tag,label,function", [
-    ("invalid-free stack", "invalid-free stack", "free_stack_address"),
-    ("invalid-free global", "invalid-free global", "free_global_address"),
-    ("invalid-free mmap", "invalid-free mmap", "free_never_allocated"),
+@pytest.mark.parametrize("tag,function,address_in,relation", [
+    ("invalid-free stack", "free_stack_address", {"stack_of_thread": 1},
+     "is on thread 1's stack"),
+    ("invalid-free global", "free_global_address", {"data_symbol": "g_table", "offset": 0},
+     'is 0 bytes inside data symbol "g_table"'),
+    ("invalid-free mmap", "free_never_allocated", None,
+     "is not stack'd, malloc'd or (recently) free'd"),
 ], ids=["stack", "global", "never-allocated"])
-def test_invalid_free_not_heap(bad_free, marker, tag, label, function):
-    """Addresses that are no heap block at all: no block, no alloc or free stack."""
+def test_invalid_free_not_heap(bad_free, marker, tag, function, address_in, relation):
+    """Addresses that are no heap block at all: no block, no alloc or free stack; where the
+    address lies, in valgrind's words in the text and as `address_in` in the JSON."""
     proc, report = bad_free
     src, line = marker("bad_free", tag)
     err = u.error_at(report, "invalid-free", src, line)
-    assert u.address(err["address"]) == u.printed_address(proc.stdout, label)
+    addr = u.printed_address(proc.stdout, tag)
+    assert u.address(err["address"]) == addr
     assert err["stack"][0].get("function") == function
     assert err["stack"][1].get("function") == "main", err["stack"][:2]
     for key in ("block", "alloc_stack", "free_stack", "access"):
         assert key not in err, f"{key} for a non-heap address: {err}"
+    assert err.get("address_in") == address_in, err
+    assert err["thread"] == 1 and err["tid"] == report["pid"], err
+    assert f"Address {addr:#x} {relation}" in proc.stderr, proc.stderr
     assert_no_memtrace_frames(err)
 
 

@@ -56,8 +56,8 @@ def run_id(run):
 
 # Errors whose auxiliary description is legitimately shaped differently: valgrind describes a
 # stack address with a second <auxwhat> naming the frame that owns it ("in frame #1, created
-# by ..."); memtrace has no frame information for data addresses and says "not stack'd,
-# malloc'd or (recently) free'd" in one. Keys: (sample, valgrind kind, file, line).
+# by ..."); memtrace records no frame extents and says only "is on thread 1's stack".
+# Keys: (sample, valgrind kind, file, line).
 DIFFERENT_AUX = {("bad_free", "InvalidFree", "bad_free.c", 41)}
 
 # Errors memtrace reports and valgrind does not, at (sample, file, line):
@@ -438,6 +438,19 @@ def test_xml_thread_numbers(memtrace_run, valgrind_xml):
     vg_tids = [int(e.findtext("tid")) for e in ET.parse(valgrind_xml(run)).getroot().iter("error")
                if not e.findtext("kind").startswith("Leak_")]
     assert tids == vg_tids == [2]
+
+
+def test_text_and_json_thread_numbers(memtrace_run):
+    """The text report names the thread before an error of another thread than the last
+    one shown ("Thread 2:", valgrind's line; the main thread's errors go unnamed until
+    another thread's came first); the JSON carries the number and the kernel tid."""
+    run = memtrace_run(("overflow", "thread_overflow_read_1", ()))
+    lines = [u.strip_prefix(l) for l in (run.json_path.parent / "report.txt").read_text().splitlines()]
+    at = lines.index("Invalid read of size 1")
+    assert lines[at - 1] == "Thread 2:", lines[at - 3:at + 1]
+    assert lines.count("Thread 2:") == 1 and "Thread 1:" not in lines
+    err, = u.runtime_errors(run.report)
+    assert err["thread"] == 2 and err["tid"] != run.report["pid"], err
 
 
 def test_xml_invalid_munmap_is_client_check(memtrace_run):

@@ -73,6 +73,18 @@ def test_data_segment_grown_by_the_program_is_scanned(run_sample, marker):
     assert_leaked(report, definite=(24, 1), reachable=(96, 2))
 
 
+def test_shared_memory_segment_is_scanned_while_attached(run_sample, marker):
+    """A SysV shared memory segment is the program's memory while attached: the block only it
+    points to is reachable, as under valgrind; the one a detached segment held is lost."""
+    proc, report = run_sample("sysv_shm", options=("--show-leak-kinds=all",))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for tag, kind, size in [("reachable from shared memory", "reachable", 40),
+                            ("leak definite after shmdt", "definite", 72)]:
+        src, line = marker("sysv_shm", tag)
+        assert u.record_at(report, kind, src, line)["bytes"] == size
+    assert_leaked(report, definite=(72, 1), reachable=(40, 1))
+
+
 def test_thread_specific_values_are_reachable(run_sample, marker):
     """Values of pthread keys past the first 32 live in an array glibc mallocs per thread,
     first while memtrace itself unwinds (libunwind's own key): that array is scanned too."""

@@ -36,6 +36,7 @@ SAMPLES = {
     "crash_leak":       (C_ALL, (), True),
     "reachable":        (C_ALL, (), True),
     "sbrk_arena":       (C_ALL, (), True),
+    "sysv_shm":         (C_ALL, (), True),
     "clean":            (C_ALL, (), True),
     "alloc_apis":       (C_ALL, (), True),
     "deep_recursion":   (C_ALL, (), True),
