@@ -110,8 +110,14 @@ void describe_headline(const struct mt_error *e, char *buf, size_t size)
         snprintf(buf, size, "Mismatched free() / delete / delete []");
         break;
     case MT_ERR_INVALID_SIZE:
-        snprintf(buf, size, "Argument 'size' of function %s has a fishy (possibly negative) "
-                 "value: %" PRId64, size_fn_name(e->alloc_fn), (int64_t)e->requested);
+        if (e->times)
+            snprintf(buf, size, "Argument '%s' of function %s overflows: %" PRIu64 " * %" PRIu64,
+                     e->size_arg ? e->size_arg : "nmemb*size", e->size_fn ? e->size_fn : "calloc",
+                     e->requested, e->times);
+        else
+            snprintf(buf, size, "Argument '%s' of function %s has a fishy (possibly negative) "
+                     "value: %" PRId64, e->size_arg ? e->size_arg : "size",
+                     e->size_fn ? e->size_fn : size_fn_name(e->alloc_fn), (int64_t)e->requested);
         break;
     case MT_ERR_INVALID_MUNMAP:
         snprintf(buf, size, "Invalid munmap()");

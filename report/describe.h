@@ -1,6 +1,6 @@
-/* describe.h — what the XML, SARIF and Markdown renderers say alike, so the three cannot
- * drift apart: an error's headline and auxiliary lines in valgrind's wording (the same words
- * render_text.c prints), loss-record lines, which errors the view shows, how the process
+/* describe.h — what the text, XML, SARIF and Markdown renderers say alike, so they cannot
+ * drift apart: an error's headline and auxiliary lines in valgrind's wording, loss-record
+ * lines, which errors the view shows, how the process
  * ended, and paths relative to --source-root. Pure functions of the view: nothing here
  * writes output, and the only files touched are the paths realpath() looks at. */
 #ifndef MEMTRACE_DESCRIBE_H

@@ -398,6 +398,20 @@ static bool for_each_pair(struct parser *p, char *rest, void *obj,
     return true;
 }
 
+/* Only these are logged: the strings live here, not in the log's buffer. */
+static const char *const size_fn_names[] = {
+    "malloc", "calloc", "realloc", "memalign", "__builtin_new", "__builtin_new_aligned",
+    "__builtin_vec_new", "__builtin_vec_new_aligned",
+};
+static const char *const size_arg_names[] = { "size", "nmemb", "nmemb*size" };
+
+static bool set_name(const char **out, const char *const *names, int count, const char *val)
+{
+    int i = name_index(names, count, val);
+    *out = i < 0 ? NULL : names[i];
+    return i >= 0;
+}
+
 static bool set_alloc_fn(enum mt_alloc_fn *fn, const char *val)
 {
     int i = name_index(alloc_fn_names, (int)(sizeof alloc_fn_names / sizeof *alloc_fn_names), val);
@@ -456,6 +470,14 @@ static bool error_set(void *obj, const char *k, const char *v)
         return present(&e->has, MT_HAS_REQUESTED, parse_dec(v, UINT64_MAX, &e->requested));
     if (strcmp(k, "repeats") == 0)
         return parse_dec(v, UINT64_MAX, &e->count) && e->count > 0;
+    if (strcmp(k, "fn") == 0)
+        return set_name(&e->size_fn, size_fn_names,
+                        (int)(sizeof size_fn_names / sizeof *size_fn_names), v);
+    if (strcmp(k, "arg") == 0)
+        return set_name(&e->size_arg, size_arg_names,
+                        (int)(sizeof size_arg_names / sizeof *size_arg_names), v);
+    if (strcmp(k, "times") == 0)
+        return parse_dec(v, UINT64_MAX, &e->times);
     if (strcmp(k, "where") == 0) {
         e->on_stack = strcmp(v, "stack") == 0;
         return e->on_stack;

@@ -68,6 +68,11 @@ struct mt_error {
     enum mt_alloc_fn alloc_fn, free_fn;
     uint64_t requested;
     bool on_stack;                  /* addr is in the erring thread's own stack */
+    /* invalid-size: valgrind's names of the call and its argument ("calloc", "nmemb"), NULL
+     * when not logged; `times` is calloc's size when their product is what overflowed
+     * (argument "nmemb*size", `requested` being nmemb). */
+    const char *size_fn, *size_arg;
+    uint64_t times;
     /* Times it happened: later errors of one context (kind, access, stack) are folded into
      * the first, as valgrind does ("200 errors from 1 contexts"); the rest of the record is
      * the first one's. */

@@ -117,6 +117,19 @@ static void jaddress_in(FILE *o, const struct report_view *v, const struct mt_er
     }
 }
 
+/* For an invalid size: the call and argument as valgrind names them, and the value (signed,
+ * as valgrind prints it); `times`: calloc's size when nmemb * size is what overflowed. */
+static void jsize_call(FILE *o, const struct mt_error *e)
+{
+    if (e->kind != MT_ERR_INVALID_SIZE || !e->size_fn || !e->size_arg)
+        return;
+    fprintf(o, ", \"call\": {\"function\": \"%s\", \"argument\": \"%s\", \"value\": %" PRId64,
+            e->size_fn, e->size_arg, (int64_t)e->requested);
+    if (e->times)
+        fprintf(o, ", \"times\": %" PRIu64, e->times);
+    fputc('}', o);
+}
+
 /* `, "suppressed": ...` and, with a baseline, `, "baseline": "new"|"known"`. */
 static void jstatus(FILE *o, const struct report_view *v, const char *suppressed_by, bool known)
 {
@@ -145,6 +158,7 @@ static void jerror(FILE *o, const struct report_view *v, size_t i)
     jstack(o, "free_stack", report_view_stack(v, e->free_stack, false), false);
     jblock(o, e);
     jaddress_in(o, v, e);
+    jsize_call(o, e);
     jstatus(o, v, v->error_suppressed_by ? v->error_suppressed_by[i] : NULL,
             v->error_known && v->error_known[i]);
     fputc('}', o);

@@ -63,41 +63,11 @@ static void print_stack(const struct text *t, const struct sym_stack *s)
 /* Runtime errors                                                                         */
 /* ------------------------------------------------------------------------------------- */
 
-static const char *size_fn_name(enum mt_alloc_fn fn)
-{
-    switch (fn) {
-    case MT_FN_NEW: return "operator new";
-    case MT_FN_NEW_ARRAY: return "operator new[]";
-    case MT_FN_ALIGNED: return "aligned_alloc";
-    default: return "malloc";
-    }
-}
-
 static void print_headline(const struct text *t, const struct mt_error *e)
 {
-    const char *op = e->op == MT_OP_READ ? "read" : e->op == MT_OP_WRITE ? "write" : "access";
-    switch (e->kind) {
-    case MT_ERR_DOUBLE_FREE:
-    case MT_ERR_INVALID_FREE:
-        say(t, "Invalid free() / delete / delete[] / realloc()");
-        break;
-    case MT_ERR_MISMATCHED_FREE:
-        say(t, "Mismatched free() / delete / delete []");
-        break;
-    case MT_ERR_INVALID_SIZE:
-        say(t, "Argument 'size' of function %s has a fishy (possibly negative) value: %" PRId64,
-            size_fn_name(e->alloc_fn), (int64_t)e->requested);
-        break;
-    case MT_ERR_INVALID_MUNMAP:
-        say(t, "Invalid munmap()");
-        break;
-    default: /* the access errors */
-        if (e->has & MT_HAS_ACCESS)
-            say(t, "Invalid %s of size %s", op, N(e->access_size));
-        else
-            say(t, "Invalid %s", op);
-        break;
-    }
+    char headline[256];
+    describe_headline(e, headline, sizeof headline);
+    say(t, "%s", headline);
 }
 
 /* What valgrind calls the auxiliary description: the block, with its free and alloc stacks

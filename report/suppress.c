@@ -697,6 +697,7 @@ struct target {
     unsigned leak_bit;          /* SK_LEAK */
     uint64_t access_size;       /* SK_ADDR; 0: unknown */
     const char *const *fishy;   /* SK_FISHY: valgrind's names for the function; NULL: any */
+    const char *fishy_fn;       /* SK_FISHY: the function itself, when the log names it */
     bool has_vframe;
     struct vframe vframe;
     size_t nvirtual;            /* frames the virtual one stands for: 0, or 1 or 2 */
@@ -763,6 +764,8 @@ static bool kind_matches(const struct supp_entry *e, const struct target *t)
     case SK_ADDR: /* a size no AddrN names (or none known) matches every AddrN */
         return t->access_size == e->size || !is_addr_size(t->access_size);
     case SK_FISHY:
+        if (e->fishy_fn && t->fishy_fn)
+            return strcmp(e->fishy_fn, t->fishy_fn) == 0;
         return !e->fishy_fn || !t->fishy || list_has(t->fishy, e->fishy_fn);
     default:
         return true;
@@ -811,6 +814,12 @@ static const char *const *fishy_names(enum mt_alloc_fn fn)
     }
 }
 
+/* memalign and aligned new: valgrind's frame is one of the aligned allocators. */
+static bool is_aligned_call(const char *size_fn)
+{
+    return size_fn && (strcmp(size_fn, "memalign") == 0 || strstr(size_fn, "_aligned"));
+}
+
 static struct target error_target(const struct report_view *v, const struct mt_error *e)
 {
     struct target t = { .kind = SK_NEVER, .stack = report_view_stack(v, e->stack, e->exact) };
@@ -825,8 +834,9 @@ static struct target error_target(const struct report_view *v, const struct mt_e
     case MT_ERR_INVALID_SIZE:
         t.kind = SK_FISHY;
         t.has_vframe = true;
-        t.vframe = alloc_frame(e->alloc_fn);
+        t.vframe = is_aligned_call(e->size_fn) ? alloc_frame(MT_FN_ALIGNED) : alloc_frame(e->alloc_fn);
         t.fishy = fishy_names(e->alloc_fn);
+        t.fishy_fn = e->size_fn;
         break;
     case MT_ERR_HEAP_OVERFLOW:
     case MT_ERR_HEAP_UNDERFLOW:
@@ -995,6 +1005,22 @@ static const char *free_name(enum mt_alloc_fn fn)
     return fn == MT_FN_NEW ? "_ZdlPv" : fn == MT_FN_NEW_ARRAY ? "_ZdaPv" : "free";
 }
 
+/* The symbol valgrind's stack starts with for a fishy size in valgrind's function FN. */
+static const char *fishy_frame(const char *fn, enum mt_alloc_fn family)
+{
+    static const char *const frames[][2] = {
+        { "__builtin_new", "_Znwm" }, { "__builtin_vec_new", "_Znam" },
+        { "__builtin_new_aligned", "_ZnwmSt11align_val_t" },
+        { "__builtin_vec_new_aligned", "_ZnamSt11align_val_t" },
+        { "malloc", "malloc" }, { "calloc", "calloc" }, { "realloc", "realloc" },
+        { "memalign", "memalign" },
+    };
+    for (size_t i = 0; i < sizeof frames / sizeof *frames; i++)
+        if (strcmp(fn, frames[i][0]) == 0)
+            return frames[i][1];
+    return alloc_name(family);
+}
+
 void supp_print_error(FILE *out, const struct report_view *v, const struct mt_error *e)
 {
     const struct sym_stack *s = report_view_stack(v, e->stack, e->exact);
@@ -1007,8 +1033,9 @@ void supp_print_error(FILE *out, const struct report_view *v, const struct mt_er
         break;
     case MT_ERR_INVALID_SIZE: {
         const char *const *fishy = fishy_names(e->alloc_fn);
-        snprintf(extra, sizeof extra, "%s(size)", fishy ? fishy[0] : "malloc");
-        put_entry(out, "Memcheck:FishyValue", extra, alloc_name(e->alloc_fn), s);
+        const char *fn = e->size_fn ? e->size_fn : fishy ? fishy[0] : "malloc";
+        snprintf(extra, sizeof extra, "%s(%s)", fn, e->size_arg ? e->size_arg : "size");
+        put_entry(out, "Memcheck:FishyValue", extra, fishy_frame(fn, e->alloc_fn), s);
         break;
     }
     case MT_ERR_INVALID_MUNMAP:

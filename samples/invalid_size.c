@@ -9,7 +9,9 @@
  *     has a fishy (possibly negative) value: -5"); it does NOT report either calloc (its
  *     calloc returns NULL silently on overflow, without setting errno, so the calloc lines
  *     print "errno=other" under valgrind). ERROR SUMMARY: 1 errors from 1 contexts.
- *   memtrace: invalid-size at all three marked lines.
+ *   memtrace: invalid-size at all three marked lines, in valgrind's words for the first two
+ *     (the second: "Argument 'size' of function calloc ... -9223372036854775808"), and
+ *     "Argument 'nmemb*size' of function calloc overflows: 8589934592 * 8589934592".
  *   Nothing is allocated: All heap blocks were freed. */
 #include <errno.h>
 #include <stdint.h>

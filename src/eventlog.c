@@ -485,6 +485,12 @@ void eventlog_error(const struct error_event *e)
         key_dec(&l, "requested", e->requested);
     if (e->on_stack)
         key_str(&l, "where", "stack");
+    if (e->function)
+        key_str(&l, "fn", e->function);
+    if (e->argument)
+        key_str(&l, "arg", e->argument);
+    if (e->times)
+        key_dec(&l, "times", e->times);
     os_lock(&elog.lock);
     write_stack_locked(e->stack);
     if (e->has_block) {

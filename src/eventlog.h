@@ -43,6 +43,9 @@ struct error_event {
     bool has_requested;
     uint64_t requested;
     bool on_stack;              /* addr is in the thread's own stack (an invalid free) */
+    const char *function;       /* invalid-size: the call and argument, as valgrind names */
+    const char *argument;       /* them ("calloc", "nmemb"); times: calloc's other factor */
+    uint64_t times;
 };
 
 enum leak_class { LEAK_DEFINITE, LEAK_INDIRECT, LEAK_POSSIBLE, LEAK_REACHABLE, LEAK_CLASS_COUNT };

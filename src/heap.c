@@ -417,11 +417,19 @@ static void *place(size_t size, size_t align, enum alloc_kind kind, uint32_t sta
  * Errors
  * -------------------------------------------------------------------------------- */
 
-static void report_fishy_size(uint64_t requested, uint32_t stack)
+/* A size argument valgrind calls fishy (negative as a signed number), named as valgrind
+ * names the call and the argument; or calloc's product past that (times: its size). */
+struct fishy_call {
+    const char *function, *argument;
+    uint64_t value, times;
+};
+
+static void report_fishy_size(const struct fishy_call *call, enum alloc_kind kind, uint32_t stack)
 {
     struct error_event e = {
         .kind = ERROR_INVALID_SIZE, .tid = runtime_tid(), .stack = stack,
-        .alloc_kind = -1, .free_kind = -1, .has_requested = true, .requested = requested,
+        .alloc_kind = (int)kind, .free_kind = -1, .has_requested = true, .requested = call->value,
+        .function = call->function, .argument = call->argument, .times = call->times,
     };
     eventlog_error(&e);
 }
@@ -646,11 +654,23 @@ static void leave(void)
     runtime_leave();
 }
 
-/* A block for a tracked call, or NULL after reporting a fishy size (errno ENOMEM). */
-static void *alloc_checked(size_t size, size_t align, enum alloc_kind kind, uint32_t stack)
+/* valgrind's name for an allocation call, as its size check reports it. */
+static const char *fishy_function(enum alloc_kind kind, size_t align)
+{
+    if (kind == ALLOC_NEW)
+        return align ? "__builtin_new_aligned" : "__builtin_new";
+    if (kind == ALLOC_NEW_ARRAY)
+        return align ? "__builtin_vec_new_aligned" : "__builtin_vec_new";
+    return align ? "memalign" : "malloc";
+}
+
+/* A block for a tracked call (named `function` in a report), or NULL after reporting a
+ * fishy size (errno ENOMEM). */
+static void *alloc_checked(size_t size, size_t align, enum alloc_kind kind, uint32_t stack,
+                           const char *function)
 {
     if (size > FISHY_SIZE) {
-        report_fishy_size(size, stack);
+        report_fishy_size(&(struct fishy_call){function, "size", size, 0}, kind, stack);
         errno = ENOMEM;
         return NULL;
     }
@@ -661,7 +681,8 @@ void *heap_alloc(size_t size, size_t align, enum alloc_kind kind)
 {
     if (!enter())
         return alloc_nested(size, align);
-    void *p = alloc_checked(size, align, kind, stacks_capture(runtime_options.num_callers));
+    void *p = alloc_checked(size, align, kind, stacks_capture(runtime_options.num_callers),
+                            fishy_function(kind, align));
     leave();
     return p;
 }
@@ -682,16 +703,36 @@ static bool already_zero(const uint8_t *p, size_t size)
     return (chunk_size_word & GLIBC_IS_MMAPPED) && p[0] == 0 && p[size - 1] == 0;
 }
 
+/* calloc's arguments as valgrind checks them, then their product, which valgrind's calloc
+ * refuses without a report (ASan reports it). False: nothing fishy. */
+static bool calloc_is_fishy(size_t count, size_t size, size_t total, struct fishy_call *call)
+{
+    if (count > FISHY_SIZE)
+        *call = (struct fishy_call){"calloc", "nmemb", count, 0};
+    else if (size > FISHY_SIZE)
+        *call = (struct fishy_call){"calloc", "size", size, 0};
+    else if (total > FISHY_SIZE)
+        *call = (struct fishy_call){"calloc", "nmemb*size", count, size};
+    return count > FISHY_SIZE || size > FISHY_SIZE || total > FISHY_SIZE;
+}
+
 void *heap_calloc(size_t count, size_t size)
 {
     size_t total;
+    struct fishy_call fishy;
     void *p;
     if (__builtin_mul_overflow(count, size, &total))
         total = SIZE_MAX;
     if (!enter()) {
         p = total > FISHY_SIZE ? NULL : alloc_nested(total, 0);
+    } else if (calloc_is_fishy(count, size, total, &fishy)) {
+        report_fishy_size(&fishy, ALLOC_MALLOC, stacks_capture(runtime_options.num_callers));
+        leave();
+        errno = ENOMEM;
+        return NULL;
     } else {
-        p = alloc_checked(total, 0, ALLOC_MALLOC, stacks_capture(runtime_options.num_callers));
+        p = alloc_checked(total, 0, ALLOC_MALLOC, stacks_capture(runtime_options.num_callers),
+                          "calloc");
         leave();
         if (p && already_zero(p, total))
             return p;
@@ -792,7 +833,7 @@ void *heap_realloc(void *ptr, size_t size)
     struct block old;
 
     if (!ptr)
-        return heap_alloc(size, 0, ALLOC_MALLOC);
+        return heap_alloc(size, 0, ALLOC_MALLOC);    /* valgrind's realloc too: "malloc" */
     if (size == 0) {
         heap_free(ptr, ALLOC_MALLOC);    /* glibc frees and returns NULL */
         return NULL;
@@ -816,7 +857,7 @@ void *heap_realloc(void *ptr, size_t size)
     uint32_t stack = stacks_capture(runtime_options.num_callers);
     void *p = NULL;
     if (was_nested) {
-        if ((p = alloc_checked(size, 0, ALLOC_MALLOC, stack)) != NULL) {
+        if ((p = alloc_checked(size, 0, ALLOC_MALLOC, stack, "realloc")) != NULL) {
             memcpy(p, ptr, nested_old < size ? nested_old : size);
             nested_free(ptr);
         }
@@ -827,7 +868,7 @@ void *heap_realloc(void *ptr, size_t size)
         errno = ENOMEM;
     } else if (resizes_in_glibc(&old, size)) {
         p = resize_in_glibc(&old, size, stack);
-    } else if ((p = alloc_checked(size, 0, (enum alloc_kind)old.kind, stack)) != NULL) {
+    } else if ((p = alloc_checked(size, 0, (enum alloc_kind)old.kind, stack, "realloc")) != NULL) {
         memcpy(p, ptr, old.size < size ? old.size : size);
         release(ptr, (enum alloc_kind)old.kind, stack);
     }

@@ -247,14 +247,32 @@ def test_invalid_size_program_goes_on(invalid_size, run_plain):
     ], proc.stdout
 
 
-@pytest.mark.parametrize("tag", INVALID_SIZES, ids=["malloc", "calloc-negative", "calloc-overflow"])
-def test_invalid_size(invalid_size, marker, tag):
+CALLS = [
+    {"function": "malloc", "argument": "size", "value": -5},
+    {"function": "calloc", "argument": "size", "value": -2**63},
+    {"function": "calloc", "argument": "nmemb*size", "value": 2**33, "times": 2**33},
+]
+HEADLINES = [
+    "Argument 'size' of function malloc has a fishy (possibly negative) value: -5",
+    "Argument 'size' of function calloc has a fishy (possibly negative) value: "
+    "-9223372036854775808",
+    "Argument 'nmemb*size' of function calloc overflows: 8589934592 * 8589934592",
+]
+
+
+@pytest.mark.parametrize("tag,call,headline", zip(INVALID_SIZES, CALLS, HEADLINES),
+                         ids=["malloc", "calloc-negative", "calloc-overflow"])
+def test_invalid_size(invalid_size, marker, tag, call, headline):
+    """Named as valgrind names the call and its argument (calloc's overflowing product,
+    which valgrind does not report, in the same words)."""
     proc, report = invalid_size
     src, line = marker("invalid_size", tag)
     err = u.error_at(report, "invalid-size", src, line)
     assert err["stack"][0].get("function") == "main"
     for key in ("block", "alloc_stack", "free_stack", "access"):
         assert key not in err, f"{key} in an invalid-size error: {err}"
+    assert err.get("call") == call, err
+    assert headline in [u.strip_prefix(l) for l in proc.stderr.splitlines()], proc.stderr
     assert_no_memtrace_frames(err)
 
 

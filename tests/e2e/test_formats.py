@@ -66,7 +66,7 @@ DIFFERENT_AUX = {("bad_free", "InvalidFree", "bad_free.c", 41)}
 # - Still-reachable records of blocks the program never freed because it died of the fault
 #   that memtrace stops at (valgrind lets it run on and free them), and libstdc++'s emergency
 #   pool, which valgrind frees at exit with __gnu_cxx::__freeres.
-MEMTRACE_ONLY = {("invalid_size", "invalid_size.c", 38), ("invalid_size", "invalid_size.c", 41)}
+MEMTRACE_ONLY = {("invalid_size", "invalid_size.c", 40), ("invalid_size", "invalid_size.c", 43)}
 
 XML_FRAME_ORDER = ["ip", "obj", "fn", "dir", "file", "line"]
 

@@ -153,6 +153,18 @@ def valgrind_entries(valgrind, prog, argv, workdir):
     return entries_in(log.read_text())
 
 
+# Errors memtrace reports and valgrind does not (so valgrind writes no entry for them):
+# (sample, marker). valgrind's calloc refuses an overflowing count * size without a report,
+# and checks its arguments only after that refusal.
+MEMTRACE_ONLY = [("invalid_size", "invalid-size calloc negative"),
+                 ("invalid_size", "invalid-size calloc overflow")]
+
+
+def memtrace_only(paths, sample, errors):
+    lines = [u.marker_line(paths.sample_src(s), tag) for s, tag in MEMTRACE_ONLY if s == sample]
+    return [e for e in errors if e["kind"] != "leak" and e["stack"][0].get("line") in lines]
+
+
 @pytest.mark.parametrize("case", SAME_ERRORS, ids=_id)
 def test_valgrind_generated_entries_silence_the_same_errors(valgrind, paths, run_sample,
                                                             tmp_path, case):
@@ -164,13 +176,14 @@ def test_valgrind_generated_entries_silence_the_same_errors(valgrind, paths, run
     _, before = run_sample(sample, *argv, options=ALL)
     proc, after = run_sample(sample, *argv, options=ALL + (f"--suppressions={supp}",))
     assert counted(before)
-    assert after["summary"]["errors"] == 0, (
+    only = memtrace_only(paths, sample, counted(after))
+    assert after["summary"]["errors"] == len(only), (
         f"{u.describe_errors(counted(after))}\n{u.describe(counted(after))}\n{supp.read_text()}")
     # every error valgrind also has is silenced: all runtime errors and the lost blocks of
     # the program (glibc's thread blocks are the default file's business; a block still
     # reachable is no error, and valgrind may not see it at all)
-    leftover = [e for e in counted(after) if e["kind"] != "leak" or
-                (e["leak_kind"] != "reachable" and not u.is_glibc_internal(e))]
+    leftover = [e for e in counted(after) if e not in only and (e["kind"] != "leak" or
+                (e["leak_kind"] != "reachable" and not u.is_glibc_internal(e)))]
     assert leftover == [], f"{u.describe(leftover)}\n{supp.read_text()}"
 
 
