@@ -32,6 +32,10 @@ static const char *const leak_class_names[MT_LEAK_CLASS_COUNT] = {
 /* Indexed by enum mt_alloc_fn; MT_FN_UNKNOWN has no spelling in the log. */
 static const char *const alloc_fn_names[] = { NULL, "malloc", "new", "new[]", "aligned" };
 
+const char *const mt_heuristic_names[MT_HEURISTIC_COUNT] = {
+    "stdstring", "length64", "newarray", "multipleinheritance",
+};
+
 const char *mt_error_kind_name(enum mt_error_kind kind)
 {
     return (unsigned)kind < MT_ERR_KIND_COUNT ? error_kind_names[kind] : "unknown";
@@ -636,6 +640,15 @@ static bool summary_set(void *obj, const char *k, const char *v)
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         if (strcmp(k, keys[i].key) == 0)
             return parse_dec(v, UINT64_MAX, (uint64_t *)((char *)s + keys[i].off));
+    for (size_t h = 0; h < MT_HEURISTIC_COUNT; h++) {
+        size_t n = strlen(mt_heuristic_names[h]);
+        if (strncmp(k, mt_heuristic_names[h], n) != 0)
+            continue;
+        if (strcmp(k + n, "_bytes") == 0)
+            return parse_dec(v, UINT64_MAX, &s->heuristic_bytes[h]);
+        if (strcmp(k + n, "_blocks") == 0)
+            return parse_dec(v, UINT64_MAX, &s->heuristic_blocks[h]);
+    }
     return true;
 }
 

@@ -99,10 +99,15 @@ struct mt_mapping {
     uint32_t stack;
 };
 
+/* valgrind's leak-check heuristics, in its order (see src/leak_heuristics.h). */
+#define MT_HEURISTIC_COUNT 4
+
 struct mt_summary {
     bool present;
     uint64_t live_bytes, live_blocks, allocs, frees, bytes_allocated;
     uint64_t guarded;               /* allocations placed in the guarded pool */
+    /* still reachable only through a heuristic's interior pointer, per heuristic */
+    uint64_t heuristic_bytes[MT_HEURISTIC_COUNT], heuristic_blocks[MT_HEURISTIC_COUNT];
 };
 
 struct mt_log {
@@ -165,5 +170,6 @@ static inline const uint64_t *mt_stack_pcs(const struct mt_log *log, const struc
 
 const char *mt_error_kind_name(enum mt_error_kind kind);   /* "double-free", ... */
 const char *mt_leak_class_name(enum mt_leak_class cls);    /* "definite", ... */
+extern const char *const mt_heuristic_names[MT_HEURISTIC_COUNT]; /* "stdstring", ... */
 
 #endif

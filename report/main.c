@@ -35,7 +35,7 @@ static void print_help(void)
         char left[64];
         snprintf(left, sizeof left, "--%s=%s", o->name,
                  o->type == OPT_BOOL ? "yes|no" : o->type == OPT_CHOICE ? o->choices :
-                 o->type == OPT_PATH || o->type == OPT_PATHS ? "FILE" : o->type == OPT_KINDS ? "KINDS" :
+                 o->type == OPT_PATH || o->type == OPT_PATHS ? "FILE" : o->type == OPT_KINDS ? (o->choices ? "SET" : "KINDS") :
                  o->type == OPT_GUARD ? "MODE" : o->type == OPT_BYTE ? "0xNN" : "N");
         printf("  %-36s %s\n", left, o->help);
     }

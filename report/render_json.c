@@ -247,6 +247,16 @@ static void jcrash(FILE *o, const struct report_view *v)
     fputs("},\n", o);
 }
 
+/* Of the reachable blocks, those reached only through a heuristic's interior pointer. */
+static void jheuristics(FILE *o, const struct mt_summary *s)
+{
+    fputs("    \"reachable_via_heuristic\": {", o);
+    for (int h = 0; h < MT_HEURISTIC_COUNT; h++)
+        fprintf(o, "%s\"%s\": {\"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 "}", h ? ", " : "",
+                mt_heuristic_names[h], s->heuristic_bytes[h], s->heuristic_blocks[h]);
+    fputs("},\n", o);
+}
+
 static void jsummary(FILE *o, const struct report_view *v)
 {
     const struct mt_summary *s = &v->log->summary;
@@ -254,6 +264,7 @@ static void jsummary(FILE *o, const struct report_view *v)
             v->errors, (uint64_t)v->errors + v->error_repeats);
     jper_class(o, "leaked_bytes", v->leak_bytes);
     jper_class(o, "leaked_blocks", v->leak_blocks);
+    jheuristics(o, s);
     fprintf(o, "    \"in_use_at_exit\": {\"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 "},\n",
             v->in_use_bytes, v->in_use_blocks);
     fprintf(o, "    \"total_heap_usage\": {\"allocs\": %" PRIu64 ", \"frees\": %" PRIu64

@@ -206,6 +206,21 @@ static void print_leaks(const struct text *t, const struct report_view *v)
     }
 }
 
+/* valgrind's breakdown of "still reachable" by the heuristic that reached the blocks. */
+static void print_heuristic_reachable(const struct text *t, const struct mt_summary *s)
+{
+    bool header = false;
+    for (int h = 0; h < MT_HEURISTIC_COUNT; h++) {
+        if (!s->heuristic_blocks[h])
+            continue;
+        if (!header)
+            say(t, "                      of which reachable via heuristic:");
+        header = true;
+        say(t, "                        %-19s: %s bytes in %s blocks", mt_heuristic_names[h],
+            N(s->heuristic_bytes[h]), N(s->heuristic_blocks[h]));
+    }
+}
+
 static void print_leak_summary(const struct text *t, const struct report_view *v)
 {
     static const char *const label[MT_LEAK_CLASS_COUNT] = {
@@ -218,6 +233,7 @@ static void print_leak_summary(const struct text *t, const struct report_view *v
         say(t, "%s: %s bytes in %s blocks", label[c], N(v->leak_bytes[c]), N(v->leak_blocks[c]));
         any |= v->leak_blocks[c];
     }
+    print_heuristic_reachable(t, &v->log->summary);
     say(t, "        suppressed: %s bytes in %s blocks", N(v->suppressed_bytes),
         N(v->suppressed_blocks));
     if (o->leak_check == LEAK_CHECK_SUMMARY && any)

@@ -52,6 +52,12 @@ static const char *const error_kind_names[] = {
 };
 static const char *const alloc_kind_names[] = {"malloc", "new", "new[]"};
 static const char *const leak_class_names[] = {"definite", "indirect", "possible", "reachable"};
+static const char *const heuristic_keys[HEURISTIC_COUNT][2] = {
+    [HEURISTIC_STDSTRING] = {"stdstring_bytes", "stdstring_blocks"},
+    [HEURISTIC_LENGTH64] = {"length64_bytes", "length64_blocks"},
+    [HEURISTIC_NEWARRAY] = {"newarray_bytes", "newarray_blocks"},
+    [HEURISTIC_MULTIPLE_INHERITANCE] = {"multipleinheritance_bytes", "multipleinheritance_blocks"},
+};
 
 /* Opens the log (never through a planted symlink, readable by its owner only) on a high
  * descriptor, and remembers which file it is. */
@@ -541,6 +547,12 @@ void eventlog_summary(const struct heap_totals *t)
     key_dec(&l, "frees", t->frees);
     key_dec(&l, "bytes_allocated", t->bytes_allocated);
     key_dec(&l, "guarded", t->guarded);
+    for (int h = HEURISTIC_NONE + 1; h < HEURISTIC_COUNT; h++) {
+        if (t->heuristic_blocks[h]) {
+            key_dec(&l, heuristic_keys[h][0], t->heuristic_bytes[h]);
+            key_dec(&l, heuristic_keys[h][1], t->heuristic_blocks[h]);
+        }
+    }
     os_lock(&elog.lock);
     write_line(&l);
     os_unlock(&elog.lock);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "leak_heuristics.h"
 #include "pool.h"
 
 enum error_kind {
@@ -53,6 +54,8 @@ enum leak_class { LEAK_DEFINITE, LEAK_INDIRECT, LEAK_POSSIBLE, LEAK_REACHABLE, L
 struct heap_totals {
     uint64_t live_bytes, live_blocks, allocs, frees, bytes_allocated;
     uint64_t guarded;                 /* allocations placed in the guarded pool */
+    /* reachable only through a heuristic's interior pointer, by enum leak_heuristic */
+    uint64_t heuristic_bytes[HEURISTIC_COUNT], heuristic_blocks[HEURISTIC_COUNT];
 };
 
 /* Creates the log from `pattern` (%p = pid; a child of fork without %p in the pattern

@@ -3,10 +3,12 @@
 
 #include <fcntl.h>
 #include <link.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "blocks.h"
+#include "leak_heuristics.h"
 #include "mappings.h"
 #include "nested.h"
 #include "quarantine.h"
@@ -26,11 +28,13 @@ struct scan_block {
     uint64_t indirect;               /* bytes lost only through this block */
     uint32_t stack;
     uint8_t state;
+    uint8_t heuristic;               /* REACHABLE only through a heuristic's interior pointer */
 };
 
 struct range {
     uintptr_t lo, hi;
     bool shared;                     /* a readable mapping's: MAP_SHARED */
+    uint8_t kind;                    /* MEMORY_* of leak_heuristics.h */
 };
 
 /* The blocks starting in one page, blocks[first, first + count): a pointer's page leads
@@ -58,6 +62,7 @@ struct scan {
     size_t nroots, roots_cap;
     struct range loader;             /* ld.so's text: what it allocates is its own business */
     int pagemap_fd;                  /* /proc/self/pagemap, or -1: read every page */
+    struct memory_map map;           /* the readable ranges, as the heuristics see them */
     const struct scan_caller *caller;
 };
 
@@ -257,9 +262,18 @@ static void push(struct scan *s, size_t i)
     s->marks[s->nmarks++] = (uint32_t)i;
 }
 
+static enum leak_heuristic heuristic_of(const struct scan *s, uintptr_t p,
+                                       const struct scan_block *b)
+{
+    if (p == b->addr || !s->caller->heuristics)
+        return HEURISTIC_NONE;
+    return leak_heuristic_of(p, b->addr, b->size, s->caller->heuristics, &s->map);
+}
+
 /* valgrind's rule: a start pointer from a definite (root or reachable) holder makes a
- * block reachable; anything else makes an unreached block possible. In clique mode every
- * unreached block found is charged to the clique's leader as indirect. */
+ * block reachable, and so does an interior pointer a heuristic accepts; anything else
+ * makes an unreached block possible. In clique mode every unreached block found is
+ * charged to the clique's leader as indirect. */
 static void mark_pointer(struct scan *s, uintptr_t p, bool from_definite)
 {
     long found = find_block(s, p);
@@ -275,10 +289,15 @@ static void mark_pointer(struct scan *s, uintptr_t p, bool from_definite)
         }
         return;
     }
-    if (b->state == REACHABLE)
+    if (b->state == REACHABLE) {
+        if (p == b->addr)
+            b->heuristic = HEURISTIC_NONE;
         return;
-    if (p == b->addr && from_definite) {
+    }
+    enum leak_heuristic h = heuristic_of(s, p, b);
+    if ((p == b->addr || h != HEURISTIC_NONE) && from_definite) {
         b->state = REACHABLE;
+        b->heuristic = (uint8_t)h;
         push(s, (size_t)found);
     } else if (b->state == UNREACHED) {
         b->state = POSSIBLE;
@@ -354,6 +373,21 @@ static void drain_marks(struct scan *s)
  * Roots
  * -------------------------------------------------------------------------------- */
 
+/* MEMORY_* of a readable maps line, from its permissions on:
+ * "r-xp 00001000 fe:01 1234 /lib/x.so" (inode 0: no file). */
+static uint8_t range_kind(const char *perms)
+{
+    const char *p = perms;
+    uint8_t kind = MEMORY_READABLE | (perms[2] == 'x' ? MEMORY_CODE : 0);
+    for (int field = 0; field < 3; field++) {       /* permissions, offset, device */
+        while (*p && *p != ' ' && *p != '\n')
+            p++;
+        while (*p == ' ')
+            p++;
+    }
+    return kind | (*p >= '1' && *p <= '9' ? MEMORY_FILE : 0);
+}
+
 /* The readable mappings of the process, so that no root read can fault. */
 static bool read_maps(struct scan *s)
 {
@@ -391,7 +425,7 @@ static bool read_maps(struct scan *s)
         uintptr_t hi = os_parse_hex(&p);
         p++;
         if (*p == 'r')
-            s->readable[s->nreadable++] = (struct range){lo, hi, p[3] == 's'};
+            s->readable[s->nreadable++] = (struct range){lo, hi, p[3] == 's', range_kind(p)};
         while (*p && *p != '\n')
             p++;
         if (*p)
@@ -415,6 +449,16 @@ static const struct range *mapping_of(const struct scan *s, uintptr_t addr)
     return lo < s->nreadable && s->readable[lo].lo <= addr ? &s->readable[lo] : NULL;
 }
 
+static unsigned memory_kind_of(const struct memory_map *map, uintptr_t addr, uintptr_t *end)
+{
+    const struct scan *s = (const struct scan *)((const char *)map - offsetof(struct scan, map));
+    const struct range *r = mapping_of(s, addr);
+    if (!r)
+        return 0;
+    *end = r->hi;
+    return r->kind;
+}
+
 static void add_root(struct scan *s, uintptr_t lo, uintptr_t hi)
 {
     if (lo >= hi)
@@ -430,7 +474,7 @@ static void add_root(struct scan *s, uintptr_t lo, uintptr_t hi)
         s->roots = bigger;
         s->roots_cap = cap;
     }
-    s->roots[s->nroots++] = (struct range){lo, hi, false};
+    s->roots[s->nroots++] = (struct range){lo, hi, false, 0};
 }
 
 static int add_module_roots(struct dl_phdr_info *info, size_t size, void *ctx)
@@ -442,7 +486,7 @@ static int add_module_roots(struct dl_phdr_info *info, size_t size, void *ctx)
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
         if (is_loader && ph->p_type == PT_LOAD && (ph->p_flags & PF_X))
-            s->loader = (struct range){lo, lo + ph->p_memsz, false};
+            s->loader = (struct range){lo, lo + ph->p_memsz, false, 0};
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
             continue;
         if (lo >= s->caller->self_lo && lo < s->caller->self_hi)
@@ -590,6 +634,10 @@ static void write_loss_records(struct scan *s, struct heap_totals *totals)
         recs[slot].bytes += b->size;
         recs[slot].blocks++;
         recs[slot].indirect += b->indirect;
+        if (b->state == REACHABLE && b->heuristic != HEURISTIC_NONE) {
+            totals->heuristic_bytes[b->heuristic] += b->size;
+            totals->heuristic_blocks[b->heuristic]++;
+        }
     }
     for (size_t i = 0; i < cap; i++) {
         if (!recs[i].key)
@@ -604,7 +652,8 @@ static void write_loss_records(struct scan *s, struct heap_totals *totals)
 void leakscan_run(struct pool *pool, const struct scan_caller *caller, struct heap_totals *totals)
 {
     struct scan s = {.pool = pool, .caller = caller, .clique = NO_CLIQUE,
-                     .pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)};
+                     .pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC),
+                     .map = {memory_kind_of}};
     struct thread_snapshot *threads = pool_alloc(pool, MAX_THREADS * sizeof *threads);
     size_t nthreads = 0;
 

@@ -2,7 +2,9 @@
  * it. Roots: writable segments of every loaded module but memtrace's own, the program's
  * own writable mmaps, every thread's registers, stack (from its stack pointer up) and
  * static TLS. Blocks reached by a start pointer from a root or a reachable block are
- * reachable; reached only through an interior pointer, possible; the rest are lost, and
+ * reachable, as are those reached through an interior pointer that one of valgrind's
+ * heuristics accepts (leak_heuristics.h); reached only through other interior pointers,
+ * possible; the rest are lost, and
  * among them a block pointed to only by other lost blocks is indirect, charged to the
  * definite block that owns it. Results are written as loss records grouped by
  * (class, allocation stack). Uses only pool memory; other threads are stopped meanwhile. */
@@ -20,6 +22,7 @@ struct scan_caller {
     size_t saved_regs_size;
     uintptr_t self_lo, self_hi;      /* memtrace's own module: never a root */
     size_t static_tls_size;          /* main thread static TLS below the thread pointer */
+    unsigned heuristics;             /* --leak-check-heuristics (leak_heuristics.h) */
     /* Take and drop every memtrace lock, so that no thread is stopped holding one. */
     void (*lock_all)(void);
     void (*unlock_all)(void);

@@ -132,13 +132,17 @@ static int parse_choice(const char *choices, const char *s, size_t len, long *ou
     return -1;
 }
 
-/* "definite,indirect", "all" or "none" as KIND_* bits. */
-static int parse_kinds(const char *s, size_t len, long *out)
+/* "a,b", "all" or "none" as bits of the '|'-separated names of the set (choices), the
+ * leak kinds' KIND_* bits when it has none. */
+static int parse_kinds(const char *s, size_t len, const char *choices, long *out)
 {
-    static const char *const names[] = {"definite", "indirect", "possible", "reachable"};
+    const char *names = choices ? choices : "definite|indirect|possible|reachable";
     unsigned bits = 0;
     if (word_equals(s, len, "all")) {
-        *out = KIND_DEFINITE | KIND_INDIRECT | KIND_POSSIBLE | KIND_REACHABLE;
+        unsigned count = 1;
+        for (const char *c = names; *c; c++)
+            count += *c == '|';
+        *out = (long)((1u << count) - 1);
         return 0;
     }
     if (word_equals(s, len, "none")) {
@@ -149,13 +153,10 @@ static int parse_kinds(const char *s, size_t len, long *out)
         size_t wlen = 0;
         while (wlen < len && s[wlen] != ',')
             wlen++;
-        unsigned i;
-        for (i = 0; i < 4; i++)
-            if (word_equals(s, wlen, names[i]))
-                break;
-        if (i == 4)
+        long index;
+        if (parse_choice(names, s, wlen, &index) != 0)
             return -1;
-        bits |= 1u << i;
+        bits |= 1u << index;
         s += wlen;
         len -= wlen;
         if (len > 0) {
@@ -235,7 +236,7 @@ int options_set(struct options *opts, const char *name, size_t name_len,
     case OPT_BOOL: rc = parse_bool(value, value_len, &v); break;
     case OPT_INT: rc = parse_long(value, value_len, &v); break;
     case OPT_CHOICE: rc = parse_choice(info->choices, value, value_len, &v); break;
-    case OPT_KINDS: rc = parse_kinds(value, value_len, &v); break;
+    case OPT_KINDS: rc = parse_kinds(value, value_len, info->choices, &v); break;
     case OPT_PATH: rc = (value_len == 0 || value_len >= OPTION_PATH_MAX) ? -1 : 0; break;
     case OPT_PATHS:
         rc = (value_len == 0 || value_len >= OPTION_PATH_MAX || paths_full(opts, info)) ? -1 : 0;

@@ -430,6 +430,7 @@ static void exit_sequence(uintptr_t stack_from, const void *regs, size_t regs_si
             .stack_from = stack_from, .saved_regs = regs, .saved_regs_size = regs_size,
             .self_lo = rt.self_lo, .self_hi = rt.self_hi,
             .static_tls_size = rt.static_tls_size,
+            .heuristics = runtime_options.leak_check_heuristics,
             .lock_all = lock_everything, .unlock_all = unlock_everything,
             .while_stopped = heap_check_all,
         };

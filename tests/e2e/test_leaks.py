@@ -501,3 +501,44 @@ def test_programs_own_fault_handler_still_runs(run_sample):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "caught SIGFPE\nhandler kept 1\n"
     assert "crash" not in report
+
+
+HEURISTIC_BLOCKS = [("reachable via length64", "length64", 48),
+                    ("reachable via newarray", "newarray", 48),
+                    ("reachable via stdstring", "stdstring", 35),
+                    ("reachable via multipleinheritance", "multipleinheritance", 40)]
+
+
+def test_heuristics_keep_interior_pointers_reachable(run_sample, marker):
+    """valgrind's leak-check heuristics, all on by default as in memcheck: each of the four
+    shapes is still reachable, counted under its heuristic; a plain interior pointer is not."""
+    proc, report = run_sample("reachable_heuristics", options=ALL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    src = marker("reachable_heuristics", "possible through a cursor")[0]
+    for tag, _, size in HEURISTIC_BLOCKS:
+        assert u.record_at(report, "reachable", src, u.marker_line(src, tag))["bytes"] == size
+    assert u.record_at(report, "possible", src,
+                       u.marker_line(src, "possible through a cursor"))["bytes"] == 64
+    via = report["summary"]["reachable_via_heuristic"]
+    assert via == {name: {"bytes": size, "blocks": 1} for _, name, size in HEURISTIC_BLOCKS}
+    lines = [u.strip_prefix(l).strip() for l in proc.stderr.splitlines()]
+    at = lines.index("of which reachable via heuristic:")
+    size_of = {name: size for _, name, size in HEURISTIC_BLOCKS}
+    assert lines[at + 1:at + 5] == [f"{name:<19}: {size_of[name]} bytes in 1 blocks" for name in
+                                    ("stdstring", "length64", "newarray", "multipleinheritance")]
+
+
+@pytest.mark.parametrize("chosen", ["none", "length64,newarray"])
+def test_heuristics_can_be_turned_off(run_sample, marker, chosen):
+    """--leak-check-heuristics names the ones in force: a block no chosen heuristic accepts
+    is possibly lost, as under memcheck with the same option."""
+    proc, report = run_sample("reachable_heuristics",
+                              options=ALL + (f"--leak-check-heuristics={chosen}",))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    src = marker("reachable_heuristics", "possible through a cursor")[0]
+    on = set(chosen.split(",")) - {"none"}
+    for tag, name, size in HEURISTIC_BLOCKS:
+        kind = "reachable" if name in on else "possible"
+        assert u.record_at(report, kind, src, u.marker_line(src, tag))["bytes"] == size
+    via = report["summary"]["reachable_via_heuristic"]
+    assert {k for k, v in via.items() if v["blocks"]} == on

@@ -47,6 +47,7 @@ SAMPLES = {
     "blocked_signals_thread": (("definite", "indirect"), ("possible", "reachable"), False),
     "leak_cpp":         (CPP, (), False),
     "clean_cpp":        (CPP, (), False),
+    "reachable_heuristics": (CPP, (), False),
 }
 
 
