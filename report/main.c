@@ -180,10 +180,11 @@ static int render_logs(const struct options *opts, const struct launch_result *r
         to_report_options(opts, &ropts);
         bool own = i == 0 && run->has_own_log;
         /* Without %p, only the program's own report goes to the named files. */
-        if (!own && ropts.json_path && !strstr(ropts.json_path, "%p"))
-            ropts.json_path = NULL;
-        if (!own && ropts.text_path && !strstr(ropts.text_path, "%p"))
-            ropts.text_path = NULL;
+        const char **paths[] = { &ropts.text_path, &ropts.json_path, &ropts.xml_path,
+                                 &ropts.sarif_path, &ropts.markdown_path };
+        for (size_t k = 0; !own && k < sizeof paths / sizeof *paths; k++)
+            if (*paths[k] && !strstr(*paths[k], "%p"))
+                *paths[k] = NULL;
         ropts.exit_known = own;
         ropts.exit_signaled = run->signaled;
         ropts.exit_value = run->exit_value;

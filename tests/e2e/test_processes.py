@@ -1,6 +1,7 @@
 """test_processes.py — threads, fork, exec and exit from a second thread: every process gets
 its own report with its own numbers, and leaks made on other threads are found."""
 
+import json
 import re
 
 import e2e_util as u
@@ -59,6 +60,26 @@ def test_fork_reports_per_process(paths, run_memtrace, tmp_path, marker):
         assert s["in_use_at_exit"] == {"bytes": size, "blocks": 1}, who
         assert s["errors"] == 1, who
         assert report.get("exit") == {"status": 0}, f"{who}'s report"
+
+
+def test_files_without_pid_hold_the_programs_own_report(paths, run_memtrace, tmp_path):
+    """Without %p in a file option, every format's file holds the program's report, not
+    a forked child's (docs/options.md); the child's text goes to stderr."""
+    out = {fmt: tmp_path / f"r.{fmt}" for fmt in ("json", "xml", "sarif", "md", "txt")}
+    proc = run_memtrace(f"--json={out['json']}", "--xml=yes", f"--xml-file={out['xml']}",
+                        f"--sarif={out['sarif']}", f"--markdown={out['md']}",
+                        f"--log-file={out['txt']}", paths.sample_bin("fork_leak"))
+    assert proc.returncode == 0, proc.stderr
+    pids = _pid_lines(proc.stdout)
+    parent = pids["parent"]
+    assert u.load_report(out["json"], proc)["pid"] == parent
+    assert f"<pid>{parent}</pid>" in out["xml"].read_text()
+    assert f"pid {parent}" in out["md"].read_text()
+    assert f"=={parent}==" in out["txt"].read_text()
+    sarif = json.loads(out["sarif"].read_text())
+    lost = [r["message"]["text"] for r in sarif["runs"][0]["results"]]
+    assert len(lost) == 1 and lost[0].startswith("300 bytes"), lost
+    assert f"=={pids['child']}==" in proc.stderr
 
 
 def test_exec_trace_children(paths, run_memtrace, tmp_path):
