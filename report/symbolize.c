@@ -19,6 +19,7 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -637,6 +638,31 @@ static void call_site(struct symbolizer *sym, Dwarf_Die *inl, struct sym_frame *
 /* ADDR's line, when a unit really covers it: libdwfl stretches each unit's address range
  * to the next one's start, which gave crt1's _start, right after an -O2 main, a line of
  * the inlined code that ends main. */
+/* DIR/FILE with "." and "dir/.." steps taken out, into out (size PATH_MAX). */
+static void join_path(const char *dir, const char *file, char *out)
+{
+    size_t n = 0;
+    char joined[2 * PATH_MAX];
+    snprintf(joined, sizeof joined, "%s/%s", dir, file);
+    for (const char *p = joined; *p;) {
+        size_t len = strcspn(p, "/");
+        if (len == 2 && p[0] == '.' && p[1] == '.') {
+            while (n > 0 && out[--n] != '/')
+                ;
+        } else if (len > 0 && !(len == 1 && p[0] == '.') && n + 1 + len < PATH_MAX) {
+            out[n++] = '/';
+            memcpy(out + n, p, len);
+            n += len;
+        }
+        p += len + (p[len] == '/');
+    }
+    if (n == 0)
+        out[n++] = '/';
+    out[n] = '\0';
+}
+
+/* A file named relative to its unit's compilation directory (gcc src/x.c run in /proj)
+ * becomes absolute, as valgrind makes it: the docs promise absolute paths. */
 static void line_of(struct symbolizer *sym, Dwfl_Module *mod, uint64_t addr,
                     struct sym_frame *f)
 {
@@ -645,6 +671,12 @@ static void line_of(struct symbolizer *sym, Dwfl_Module *mod, uint64_t addr,
     Dwfl_Line *l = cu && dwarf_haspc(cu, addr - bias) > 0 ? dwfl_module_getsrc(mod, addr) : NULL;
     int line = 0;
     const char *file = l ? dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL) : NULL;
+    const char *dir = file && file[0] != '/' ? dwfl_line_comp_dir(l) : NULL;
+    char path[PATH_MAX];
+    if (dir && dir[0] == '/') {
+        join_path(dir, file, path);
+        file = path;
+    }
     f->file = intern(sym, file);
     f->line = line > 0 ? (unsigned)line : 0;
 }

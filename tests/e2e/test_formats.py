@@ -827,6 +827,38 @@ def test_no_line_for_code_without_debug_info(paths, run_memtrace, tmp_path):
     assert all(not f.get("file") and not f.get("line") for f in starts), starts
 
 
+def test_relative_source_paths_are_made_absolute(paths, run_memtrace, tmp_path):
+    """A unit compiled as `cc -g src/x.c` from its project directory names its file
+    relative to that directory: frames carry the absolute path (valgrind's <dir> is the
+    joined one too), so SARIF finds the file under --source-root and Markdown quotes it."""
+    cc = shutil.which("gcc")
+    assert cc, "no C compiler"
+    project = tmp_path / "proj"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "lost.c").write_text(
+        "#include <stdlib.h>\n#include <string.h>\n"
+        "static void *volatile keep;\n"
+        "int main(void) {\n"
+        "    char *p = malloc(21);\n"
+        "    memset(p, 1, 21);\n"
+        "    keep = p + 3;\n"
+        "    keep = 0;\n"
+        "    return 0;\n"
+        "}\n")
+    subprocess.run([cc, "-g", "-O0", "-o", "lost", "src/lost.c"], cwd=project, check=True,
+                   timeout=u.TIMEOUT)
+    proc = run_memtrace("--json=r.json", "--sarif=r.sarif", "--markdown=r.md",
+                        f"--source-root={project}", "./lost", cwd=project)
+    report = u.load_report(project / "r.json", proc)
+    record, = [r for r in u.leak_records(report) if r["bytes"] == 21]
+    assert record["stack"][0].get("file") == str(project / "src" / "lost.c"), record["stack"][0]
+    assert record["stack"][0].get("line") == 5
+    sarif = json.loads((project / "r.sarif").read_text())
+    loc = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"] == "src/lost.c" and loc["region"]["startLine"] == 5, loc
+    assert "char *p = malloc(21);" in (project / "r.md").read_text()
+
+
 # ---------------------------------------------------------------------------------------
 # Markdown
 # ---------------------------------------------------------------------------------------
