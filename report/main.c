@@ -104,21 +104,37 @@ static void to_report_options(const struct options *opts, struct report_options 
     r->baseline_path = opts->baseline[0] ? opts->baseline : NULL;
 }
 
+/* The defaults, then MEMTRACE_OPTIONS; false after saying what is wrong. */
+static bool options_from_env(struct options *opts)
+{
+    char err[256];
+    const char *env = getenv("MEMTRACE_OPTIONS");
+    options_init(opts);
+    if (env && options_parse_string(opts, env, err, sizeof err) != 0) {
+        fprintf(stderr, "memtrace: MEMTRACE_OPTIONS: %s\n", err);
+        return false;
+    }
+    return true;
+}
+
+/* valgrind refuses --xml=yes without a place to write it, rather than write nothing. */
+static bool xml_has_file(const struct options *opts)
+{
+    if (opts->xml && !opts->xml_file[0])
+        fprintf(stderr, "memtrace: --xml=yes needs --xml-file=FILE to write to\n");
+    return !opts->xml || opts->xml_file[0];
+}
+
 /* `memtrace report [options] LOG [options]`: MEMTRACE_OPTIONS first, then the command line. */
 static int command_report(int argc, char **argv)
 {
     struct options opts;
     struct report_options ropts;
     struct report_result result;
-    char err[256];
-    const char *env = getenv("MEMTRACE_OPTIONS");
     const char *log = NULL;
 
-    options_init(&opts);
-    if (env && options_parse_string(&opts, env, err, sizeof err) != 0) {
-        fprintf(stderr, "memtrace: MEMTRACE_OPTIONS: %s\n", err);
+    if (!options_from_env(&opts))
         return EXIT_USAGE;
-    }
     for (int i = 2; i < argc; i++) {
         if (argv[i][0] == '-' && argv[i][1] != '\0') {
             if (apply_option(&opts, argv[i]) != 0)
@@ -134,26 +150,50 @@ static int command_report(int argc, char **argv)
         fprintf(stderr, "memtrace: usage: memtrace report [options] EVENT-LOG\n");
         return EXIT_USAGE;
     }
+    if (!xml_has_file(&opts))
+        return EXIT_USAGE;
     to_report_options(&opts, &ropts);
     if (report_log(log, &ropts, &result) != 0)
         return EXIT_USAGE;
     return opts.error_exitcode && result.errors > 0 ? opts.error_exitcode : 0;
 }
 
-/* The runtime's share of the options, as MEMTRACE_OPTIONS words. */
-static void runtime_options_text(char **argv, int last, const char *log_pattern,
+/* Appends WORD (key=value, LEN bytes) to the runtime's options text when it is the
+ * runtime's; the event log's place is the launcher's to give. */
+static size_t add_runtime_word(const char *word, size_t len, char *out, size_t size, size_t at)
+{
+    const char *eq = memchr(word, '=', len);
+    size_t name_len = eq ? (size_t)(eq - word) : 0;
+    if (!eq || at >= size || !(options_scope(word, name_len) & SCOPE_RUNTIME) ||
+        (name_len == 9 && strncmp(word, "event-log", 9) == 0))
+        return at;
+    return at + (size_t)snprintf(out + at, size - at, " %.*s", (int)len, word);
+}
+
+/* The runtime's share of the options, as MEMTRACE_OPTIONS words: those of the
+ * MEMTRACE_OPTIONS memtrace was given, then the command line's. */
+static void runtime_options_text(const char *env, char **argv, int last, const char *log_pattern,
                                  char *out, size_t size)
 {
     size_t len = (size_t)snprintf(out, size, "event-log=%s", log_pattern);
-    for (int i = 1; i < last && len < size; i++) {
-        const char *name = argv[i] + 2;
-        const char *eq = strchr(name, '=');
-        if (strncmp(argv[i], "--", 2) != 0 || !eq)
-            continue;
-        if ((options_scope(name, (size_t)(eq - name)) & SCOPE_RUNTIME) &&
-            strncmp(name, "event-log=", 10) != 0)
-            len += (size_t)snprintf(out + len, size - len, " %s", name);
+    for (const char *w = env ? env : ""; *w;) {
+        size_t n = strcspn(w, " \t");
+        len = add_runtime_word(w, n, out, size, len);
+        w += n + strspn(w + n, " \t");
     }
+    for (int i = 1; i < last; i++)
+        if (strncmp(argv[i], "--", 2) == 0)
+            len = add_runtime_word(argv[i] + 2, strlen(argv[i] + 2), out, size, len);
+}
+
+/* MEMTRACE_OPTIONS, then the command line up to the program: the index of the program's
+ * name, or -1 after saying what is wrong. */
+static int read_options(struct options *opts, int argc, char **argv, int first)
+{
+    if (!options_from_env(opts))
+        return -1;
+    int at = parse_options(opts, argc, argv, first);
+    return at >= 0 && xml_has_file(opts) ? at : -1;
 }
 
 /* The program's own exit, passed on: a fatal signal is raised again, without a core. */
@@ -237,8 +277,7 @@ static int command_run(int argc, char **argv)
     char program[PATH_MAX], runtime[PATH_MAX], dir[PATH_MAX], pattern[PATH_MAX + 16];
     char runtime_text[4096];
 
-    options_init(&opts);
-    int first = parse_options(&opts, argc, argv, 1);
+    int first = read_options(&opts, argc, argv, 1);
     if (first < 0)
         return EXIT_USAGE;
     if (first >= argc) {
@@ -260,7 +299,8 @@ static int command_run(int argc, char **argv)
         snprintf(pattern, sizeof pattern, "%s", opts.event_log);
     else
         snprintf(pattern, sizeof pattern, "%s/%%p.log", dir);
-    runtime_options_text(argv, first, pattern, runtime_text, sizeof runtime_text);
+    runtime_options_text(getenv("MEMTRACE_OPTIONS"), argv, first, pattern, runtime_text,
+                         sizeof runtime_text);
     if (launch_run(program, argv + first, runtime, runtime_text, pattern, &run) != 0) {
         rmdir(dir);
         return EXIT_USAGE;

@@ -123,6 +123,30 @@ def test_bad_option_value(run_memtrace, tmp_path):
     assert not witness.exists()
 
 
+@pytest.mark.parametrize("args,env", [
+    (("--xml=yes",), {}),                                  # valgrind: no XML destination
+    ((), {"MEMTRACE_OPTIONS": "no-such-option=1"}),
+    ((), {"MEMTRACE_OPTIONS": "leak-check=sometimes"}),
+], ids=["xml-without-file", "env-unknown", "env-bad-value"])
+def test_usage_errors_before_the_run(run_memtrace, tmp_path, args, env):
+    witness = tmp_path / "ran"
+    proc = run_memtrace(*args, "/usr/bin/touch", witness, env=env)
+    assert proc.returncode == 2, proc.stderr
+    one_memtrace_line(proc.stderr)
+    assert not witness.exists()
+
+
+def test_options_from_environment(run_memtrace, paths, tmp_path):
+    """MEMTRACE_OPTIONS is read before the command line, for the launcher's options and
+    the runtime's alike (--help says so); the command line wins where both set one."""
+    out = tmp_path / "env.json"
+    env = {"MEMTRACE_OPTIONS": f"json={out} guard=none show-leak-kinds=none"}
+    proc = run_memtrace("--show-leak-kinds=all", paths.sample_bin("leak_definite"), env=env)
+    report = u.load_report(out, proc)
+    assert report["summary"]["guard"]["mode"] == "none"
+    assert u.leak_records(report, "definite"), "the command line's show-leak-kinds lost"
+
+
 @pytest.mark.parametrize("prog", ["/nonexistent/dir/prog", "no-such-program-memtrace-e2e"])
 def test_missing_program(run_memtrace, prog):
     proc = run_memtrace(prog)
