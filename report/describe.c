@@ -316,15 +316,21 @@ static const char *crash_cause(int sig, int code)
     return "Fault";
 }
 
+const char *describe_crash_event(const struct mt_crash *c)
+{
+    bool fault = c->code > 0 && c->code < 0x80 &&   /* 0 and below, or SI_KERNEL: sent */
+                 (c->signal == SIGSEGV || c->signal == SIGBUS || c->signal == SIGFPE || c->signal == SIGILL);
+    return fault ? crash_cause(c->signal, c->code) : NULL;
+}
+
 void describe_crash(const struct mt_crash *c, char *headline, size_t headline_size, char *what,
                     size_t what_size)
 {
     snprintf(headline, headline_size, "Process terminating with default action of signal %d (SIG%s)",
              c->signal, sigabbrev_np(c->signal) ? sigabbrev_np(c->signal) : "?");
-    bool fault = c->code > 0 && c->code < 0x80 &&   /* 0 and below, or SI_KERNEL: sent */
-                 (c->signal == SIGSEGV || c->signal == SIGBUS || c->signal == SIGFPE || c->signal == SIGILL);
-    if (fault)
-        snprintf(what, what_size, "%s at address 0x%" PRIx64, crash_cause(c->signal, c->code), c->addr);
+    const char *event = describe_crash_event(c);
+    if (event)
+        snprintf(what, what_size, "%s at address 0x%" PRIx64, event, c->addr);
     else if (what_size)
         what[0] = '\0';
 }

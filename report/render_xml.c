@@ -10,6 +10,7 @@
 #include "symbolize.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,6 +218,24 @@ static void xheader(FILE *o, const struct mt_log *log)
     fputs("  </argv>\n</args>\n\n", o);
 }
 
+/* The program's own fatal signal, as memcheck writes it (the log names no thread). */
+static void xfatal_signal(FILE *o, const struct report_view *v)
+{
+    const struct mt_crash *c = &v->log->crash;
+    if (!c->present)
+        return;
+    const char *name = sigabbrev_np(c->signal);
+    fprintf(o, "<fatal_signal>\n  <tid>1</tid>\n  <signo>%d</signo>\n  <signame>SIG%s</signame>\n"
+            "  <sicode>%d</sicode>\n", c->signal, name ? name : "?", c->code);
+    const char *event = describe_crash_event(c);
+    if (event) {
+        xelem(o, 2, "event", event);
+        fprintf(o, "  <siaddr>0x%" PRIx64 "</siaddr>\n", c->addr);
+    }
+    xstack(o, report_view_stack(v, c->stack, true));
+    fputs("</fatal_signal>\n\n", o);
+}
+
 static void xstatus(FILE *o, const char *state)
 {
     /* memtrace renders after the fact: the run's timing is not in the log */
@@ -259,6 +278,7 @@ void render_xml(FILE *out, const struct report_view *v)
         if (describe_error_shown(v, i))
             xruntime_error(&x, &log->errors[i]);
     x.runtime_shown = x.next_unique;
+    xfatal_signal(out, v);
     xstatus(out, "FINISHED");
     for (size_t i = 0; i < log->nleaks; i++)
         if (describe_leak_shown(v, v->leak_order[i]))

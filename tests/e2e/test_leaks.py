@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -382,11 +383,11 @@ def test_leaks_reported_when_the_program_crashes(run_sample, marker, tmp_path, h
     """A null dereference (a division by zero) in the program: it still dies of SIGSEGV
     (SIGFPE), and the report still has its leak records and summaries, not a truncated
     log, and says where it crashed, as valgrind does."""
-    md = tmp_path / "crash.md"
+    md, xml = tmp_path / "crash.md", tmp_path / "crash.xml"
     sig, tag, what = {"null": (signal.SIGSEGV, "crash", "Access not within mapped region at address 0x0"),
                       "divide": (signal.SIGFPE, "divide", "Integer divide by zero at address ")}[how]
     proc, report = run_sample("crash_leak", *(["divide"] if how == "divide" else []),
-                              options=(f"--markdown={md}",))
+                              options=(f"--markdown={md}", "--xml=yes", f"--xml-file={xml}"))
     assert proc.returncode == -sig, proc.stderr
     assert report.get("exit") == {"signal": sig}
     assert report["summary"]["log_truncated"] is False
@@ -406,6 +407,14 @@ def test_leaks_reported_when_the_program_crashes(run_sample, marker, tmp_path, h
     assert f"Process terminating with default action of signal {int(sig)} (SIG{sig.name[3:]})" in proc.stderr
     text = md.read_text()
     assert "## Crash" in text and re.search(rf"main — \S*crash_leak.c:{line}\n", text), text
+    fatal = ET.parse(xml).getroot().find("fatal_signal")   # memcheck's element, its order
+    assert [c.tag for c in fatal] == ["tid", "signo", "signame", "sicode", "event", "siaddr",
+                                      "stack"], ET.tostring(fatal)
+    assert (fatal.findtext("signo"), fatal.findtext("signame")) == (str(int(sig)), sig.name)
+    assert what.startswith(fatal.findtext("event") + " at address")
+    assert int(fatal.findtext("siaddr"), 16) == u.address(crash["address"])
+    assert fatal.find("stack/frame/fn").text == "main"
+    assert fatal.find("stack/frame/line").text == str(line)
 
 
 def run_until_ready(paths, tmp_path, mode, options=()):
