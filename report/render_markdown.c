@@ -385,14 +385,12 @@ static void md_summary(const struct md *m)
     FILE *o = m->out;
     const struct report_view *v = m->v;
     const struct mt_log *log = v->log;
-    size_t per_kind[MT_ERR_KIND_COUNT] = { 0 }, suppressed = 0, any = 0;
+    size_t per_kind[MT_ERR_KIND_COUNT] = { 0 }, any = 0;
     uint64_t times[MT_ERR_KIND_COUNT] = { 0 };
     for (size_t i = 0; i < log->nerrors; i++) {
         if (describe_error_shown(v, i)) {
             per_kind[log->errors[i].kind]++, any++;
             times[log->errors[i].kind] += log->errors[i].count;
-        } else {
-            suppressed++;
         }
     }
     fputs("## Summary\n\n| Error | Contexts | Times |\n|---|---:|---:|\n", o);
@@ -413,8 +411,10 @@ static void md_summary(const struct md *m)
                 describe_count(log->summary.allocs).s, describe_count(log->summary.frees).s,
                 describe_count(log->summary.bytes_allocated).s);
     fprintf(o, " Errors counted: %ld.", v->errors);
-    if (suppressed || v->suppressed_blocks)
-        fprintf(o, " Suppressed: %zu errors, %s bytes in %s blocks.", suppressed,
+    /* the suppressed errors that would have counted, loss records among them, as the
+     * text's ERROR SUMMARY and the JSON's summary.suppressed count them */
+    if (v->suppressed_errors || v->suppressed_blocks)
+        fprintf(o, " Suppressed: %ld errors, %s bytes in %s blocks.", v->suppressed_errors,
                 describe_count(v->suppressed_bytes).s, describe_count(v->suppressed_blocks).s);
     fputs("\n\n", o);
 }
