@@ -224,9 +224,14 @@ static void jheader(FILE *o, const struct report_view *v)
         fprintf(o, "  \"exit\": {\"%s\": %d},\n", signaled ? "signal" : "status", value);
 }
 
-static void jper_class(FILE *o, const char *key, const uint64_t *per_class)
+static void jper_class(FILE *o, const char *key, const uint64_t *per_class, bool unknown)
 {
-    fprintf(o, "    \"%s\": {", key);
+    fprintf(o, "    \"%s\": ", key);
+    if (unknown) {
+        fputs("null,\n", o);
+        return;
+    }
+    fputc('{', o);
     for (int c = 0; c < MT_LEAK_CLASS_COUNT; c++)
         fprintf(o, "%s\"%s\": %" PRIu64, c ? ", " : "", mt_leak_class_name(c), per_class[c]);
     fputs("},\n", o);
@@ -262,13 +267,16 @@ static void jsummary(FILE *o, const struct report_view *v)
     const struct mt_summary *s = &v->log->summary;
     fprintf(o, "  \"summary\": {\n    \"errors\": %ld,\n    \"occurrences\": %" PRIu64 ",\n",
             v->errors, (uint64_t)v->errors + v->error_repeats);
-    jper_class(o, "leaked_bytes", v->leak_bytes);
-    jper_class(o, "leaked_blocks", v->leak_blocks);
+    jper_class(o, "leaked_bytes", v->leak_bytes, v->leaks_unknown);
+    jper_class(o, "leaked_blocks", v->leak_blocks, v->leaks_unknown);
     jheuristics(o, s);
-    fprintf(o, "    \"in_use_at_exit\": {\"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 "},\n",
-            v->in_use_bytes, v->in_use_blocks);
-    fprintf(o, "    \"total_heap_usage\": {\"allocs\": %" PRIu64 ", \"frees\": %" PRIu64
-            ", \"bytes\": %" PRIu64 "},\n", s->allocs, s->frees, s->bytes_allocated);
+    if (v->totals_unknown)
+        fputs("    \"in_use_at_exit\": null,\n    \"total_heap_usage\": null,\n", o);
+    else
+        fprintf(o, "    \"in_use_at_exit\": {\"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 "},\n"
+                "    \"total_heap_usage\": {\"allocs\": %" PRIu64 ", \"frees\": %" PRIu64
+                ", \"bytes\": %" PRIu64 "},\n", v->in_use_bytes, v->in_use_blocks, s->allocs,
+                s->frees, s->bytes_allocated);
     fprintf(o, "    \"guard\": {\"mode\": ");
     jstr(o, v->guard_mode);
     fprintf(o, ", \"guarded_allocations\": %" PRIu64 "},\n", s->guarded);

@@ -400,12 +400,19 @@ static void md_summary(const struct md *m)
                     describe_count(times[k]).s);
     if (!any)
         fputs("| (no runtime errors) | 0 | 0 |\n", o);
-    fputs("\n| Leak kind | Bytes | Blocks |\n|---|---:|---:|\n", o);
-    for (int c = 0; c < MT_LEAK_CLASS_COUNT; c++)
-        fprintf(o, "| %s | %s | %s |\n", describe_leak_phrase(c),
-                describe_count(v->leak_bytes[c]).s, describe_count(v->leak_blocks[c]).s);
-    fprintf(o, "\nIn use at exit: %s bytes in %s blocks.", describe_count(v->in_use_bytes).s,
-            describe_count(v->in_use_blocks).s);
+    if (v->leaks_unknown) {
+        fputs("\nLeaks: unknown (the process ended before the leak check could run).\n", o);
+    } else {
+        fputs("\n| Leak kind | Bytes | Blocks |\n|---|---:|---:|\n", o);
+        for (int c = 0; c < MT_LEAK_CLASS_COUNT; c++)
+            fprintf(o, "| %s | %s | %s |\n", describe_leak_phrase(c),
+                    describe_count(v->leak_bytes[c]).s, describe_count(v->leak_blocks[c]).s);
+    }
+    if (v->totals_unknown)
+        fputs("\nIn use at exit: unknown.", o);
+    else
+        fprintf(o, "\nIn use at exit: %s bytes in %s blocks.", describe_count(v->in_use_bytes).s,
+                describe_count(v->in_use_blocks).s);
     if (log->summary.present)
         fprintf(o, " Total heap usage: %s allocs, %s frees, %s bytes allocated.",
                 describe_count(log->summary.allocs).s, describe_count(log->summary.frees).s,

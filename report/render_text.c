@@ -156,7 +156,10 @@ static void print_heap_summary(const struct text *t, const struct report_view *v
 {
     const struct mt_summary *s = &v->log->summary;
     say(t, "HEAP SUMMARY:");
-    say(t, "    in use at exit: %s bytes in %s blocks", N(v->in_use_bytes), N(v->in_use_blocks));
+    if (v->totals_unknown)
+        say(t, "    in use at exit: unknown (the process ended before memtrace's exit sequence)");
+    else
+        say(t, "    in use at exit: %s bytes in %s blocks", N(v->in_use_bytes), N(v->in_use_blocks));
     if (s->present)
         say(t, "  total heap usage: %s allocs, %s frees, %s bytes allocated", N(s->allocs),
             N(s->frees), N(s->bytes_allocated));
@@ -228,6 +231,11 @@ static void print_leak_summary(const struct text *t, const struct report_view *v
     };
     const struct report_options *o = v->opts;
     uint64_t any = 0;
+    if (v->leaks_unknown) {
+        say(t, "LEAK SUMMARY: unknown (the process ended before the leak check could run)");
+        blank(t);
+        return;
+    }
     say(t, "LEAK SUMMARY:");
     for (int c = 0; c < MT_LEAK_CLASS_COUNT; c++) {
         say(t, "%s: %s bytes in %s blocks", label[c], N(v->leak_bytes[c]), N(v->leak_blocks[c]));

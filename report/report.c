@@ -253,7 +253,9 @@ static bool build_view(struct report_view *v, const struct mt_log *log,
                        const struct report_options *opts)
 {
     struct baseline *base;
-    *v = (struct report_view){ .log = log, .opts = opts, .truncated = !log->ended };
+    *v = (struct report_view){ .log = log, .opts = opts, .truncated = !log->ended,
+                               .totals_unknown = !log->summary.present,
+                               .leaks_unknown = !log->summary.present && log->nleaks == 0 };
     if (!read_inputs(v, &base))
         return false;
     size_t ns = log->nstacks + 1;

@@ -121,6 +121,9 @@ struct report_view {
     uint64_t mapped_bytes;        /* regions the program mmap'd and never unmapped */
     struct symbolizer *sym;       /* owns the strings of the symbolized frames */
     unsigned *error_thread;       /* per log error: valgrind's thread number (see below) */
+    /* The log ended before the exit sequence's summary (SIGKILL, a crash of memtrace
+     * itself): heap totals unknown; the leak check unknown too when it left no record. */
+    bool totals_unknown, leaks_unknown;
 };
 
 /* The symbolized stack logged as ID (exact: for an error whose frame 0 is exact), or NULL

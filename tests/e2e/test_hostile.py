@@ -214,11 +214,17 @@ def test_sigkill_keeps_errors_found_before(paths, run_watched, marker, tmp_path)
     assert report["summary"]["log_truncated"] is True
     assert report.get("exit") == {"signal": 9}
     assert report["summary"]["errors"] == 1
+    # No leak check ran: unknown, not zeros that read as a clean run.
+    for key in ("leaked_bytes", "leaked_blocks", "in_use_at_exit", "total_heap_usage"):
+        assert report["summary"][key] is None, (key, report["summary"][key])
 
     text = [u.strip_prefix(l) for l in stderr.splitlines() if l.startswith(f"=={pid}==")]
     assert "Invalid free() / delete / delete[] / realloc()" in text, stderr
     assert ("warning: event log truncated (the process was killed by signal 9 (SIGKILL) before "
             "memtrace finished writing it); showing what was recorded") in text, stderr
+    assert "LEAK SUMMARY: unknown (the process ended before the leak check could run)" in text
+    assert "in use at exit: unknown (the process ended before memtrace's exit sequence)" in \
+        [l.strip() for l in text]
 
     # `memtrace report` of the saved log says the same, from the log alone.
     again = run_watched([paths.memtrace, "report", log], RUN_TIMEOUT, cwd=tmp_path,
