@@ -719,10 +719,19 @@ static bool frame_matches(struct supp_set *set, const struct target *t, size_t i
     }
 }
 
+/* `obj:*` or `fun:*`: any frame at all. */
+static bool is_any_frame(const struct supp_frame *sf)
+{
+    return (sf->type == SF_FUN || sf->type == SF_OBJ) && !sf->line &&
+           strspn(sf->pattern, "*") == strlen(sf->pattern);
+}
+
 /* VG_(generic_match) without matchAll: the frame lines match a prefix of the frames; `...`
  * is any run of frames. Backtracks only to the last `...` seen, as a glob matcher does.
  * Lines past the stack's capacity (--num-callers) are ignored, as valgrind ignores lines
- * past its own --num-callers. */
+ * past its own --num-callers. Past the end of a whole stack (shorter than that capacity),
+ * `obj:*` lines match nothing: valgrind's unwinder walks on below _start, and its entries
+ * end with such lines for frames memtrace's stacks rightly do not have. */
 static bool stack_matches(struct supp_set *set, const struct supp_entry *e, const struct target *t,
                           size_t max_lines)
 {
@@ -733,6 +742,10 @@ static bool stack_matches(struct supp_set *set, const struct supp_entry *e, cons
         if (sf->type == SF_ANY) {
             star_i = i++;
             star_j = j;
+            continue;
+        }
+        if (j == t->depth && t->depth < max_lines && is_any_frame(sf)) {
+            i++;
             continue;
         }
         if (j < t->depth && frame_matches(set, t, j, sf)) {

@@ -555,3 +555,25 @@ def test_missing_default_file_is_a_warning(paths, tmp_path, run_memtrace):
     assert len(warnings) == 1 and "default suppressions" in warnings[0], proc.stderr
     proc = run_memtrace("report", "--default-suppressions=no", log, memtrace=lone)
     assert not [line for line in proc.stderr.splitlines() if line.startswith("memtrace:")]
+
+
+def test_valgrind_entries_for_a_stripped_program(valgrind, run_memtrace, tmp_path):
+    """In a stripped program valgrind's unwinder walks on below _start, and its entries end
+    with `obj:*` lines for frames memtrace's (whole) stacks do not have: they still match.
+    A constructor's leak (a stack without main) and main's own."""
+    src, prog = tmp_path / "stripped.c", tmp_path / "stripped"
+    src.write_text("#include <stdlib.h>\n"
+                   "static void *volatile keep;\n"
+                   "__attribute__((noinline)) static void lose(void) { keep = malloc(31); keep = 0; }\n"
+                   "__attribute__((constructor)) static void early(void) { keep = malloc(17); keep = 0; }\n"
+                   "int main(void) { lose(); return 0; }\n")
+    subprocess.run(["gcc", "-O0", "-s", "-o", str(prog), str(src)], check=True, timeout=u.TIMEOUT)
+    entries = valgrind_entries(valgrind, prog, [], tmp_path)
+    assert len(entries) == 2, entries
+    supp = write_entries(tmp_path / "valgrind.supp", entries, ["vg-0", "vg-1"])
+    out = tmp_path / "r.json"
+    proc = run_memtrace(f"--json={out}", f"--suppressions={supp}", prog)
+    report = u.load_report(out, proc)
+    assert report["summary"]["leaked_blocks"]["definite"] == 0, (
+        f"{u.describe(counted(report))}\n{supp.read_text()}")
+    assert report["summary"]["suppressed"]["blocks"] == 2
