@@ -55,6 +55,11 @@ static int apply_option(struct options *opts, const char *arg)
     }
     const char *name = arg + 2;
     const char *eq = strchr(name, '=');
+    if (strncmp(arg, "--", 2) == 0 && !eq && options_scope(name, strlen(name))) {
+        fprintf(stderr, "memtrace: option '%s' needs a value (%s=...; see memtrace --help)\n",
+                arg, arg);
+        return -1;
+    }
     if (strncmp(arg, "--", 2) != 0 || !eq) {
         fprintf(stderr, "memtrace: unknown option '%s' (see memtrace --help)\n", arg);
         return -1;
@@ -210,7 +215,8 @@ static int pass_on_exit(const struct launch_result *run)
 
 /* 1 when errors were found, 0 when none; -1 when a report file could not be written or the
  * program's own log could not be read (said on stderr). */
-static int render_logs(const struct options *opts, const struct launch_result *run)
+static int render_logs(const struct options *opts, const struct launch_result *run,
+                       char *const *command, int ncommand)
 {
     long errors = 0;
     bool failed = false;
@@ -226,6 +232,11 @@ static int render_logs(const struct options *opts, const struct launch_result *r
             if (*paths[k] && !strstr(*paths[k], "%p"))
                 *paths[k] = NULL;
         ropts.exit_known = own;
+        ropts.hide_event_log = !opts->event_log[0];
+        if (own) {
+            ropts.command = command;
+            ropts.ncommand = (size_t)ncommand;
+        }
         ropts.exit_signaled = run->signaled;
         ropts.exit_value = run->exit_value;
         if (report_log(run->logs[i], &ropts, &result) == 0)
@@ -308,7 +319,7 @@ static int command_run(int argc, char **argv)
     if (run.nlogs == 0)
         fprintf(stderr, "memtrace: the program left no event log (did it replace its "
                         "environment, or is it not dynamically linked?)\n");
-    int found_errors = run.nlogs == 0 ? -1 : render_logs(&opts, &run);
+    int found_errors = run.nlogs == 0 ? -1 : render_logs(&opts, &run, argv + first, argc - first);
     finish_logs(&run, dir, opts.event_log[0] != '\0');
     if (found_errors < 0)          /* the report is incomplete: it said which file */
         return EXIT_USAGE;

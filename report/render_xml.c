@@ -182,8 +182,9 @@ static void xcommand_line(FILE *o, const struct mt_log *log)
     fputs("</line>\n", o);
 }
 
-static void xheader(FILE *o, const struct mt_log *log)
+static void xheader(FILE *o, const struct report_view *v)
 {
+    const struct mt_log *log = v->log;
     fputs("<?xml version=\"1.0\"?>\n\n<valgrindoutput>\n\n"
           "<protocolversion>4</protocolversion>\n<protocoltool>memcheck</protocoltool>\n\n"
           "<preamble>\n", o);
@@ -194,11 +195,12 @@ static void xheader(FILE *o, const struct mt_log *log)
     fprintf(o, "</preamble>\n\n<pid>%ld</pid>\n<ppid>%ld</ppid>\n<tool>memcheck</tool>\n\n",
             log->pid, log->ppid);
 
-    /* vargv: memtrace and the options the runtime ran with (`key=value` words) */
+    /* vargv: memtrace and the options the runtime ran with (`key=value` words), but the
+     * event log the launcher chose itself (a temporary file, gone after the report) */
     fputs("<args>\n  <vargv>\n    <exe>memtrace</exe>\n", o);
     for (const char *w = log->options ? log->options : ""; *w; ) {
         size_t len = strcspn(w, " ");
-        if (len) {
+        if (len && !(v->opts->hide_event_log && strncmp(w, "event-log=", 10) == 0)) {
             char *word = strndup(w, len);
             if (word) {
                 fputs("    <arg>--", o);
@@ -272,7 +274,7 @@ void render_xml(FILE *out, const struct report_view *v)
 {
     const struct mt_log *log = v->log;
     struct xml x = { .out = out, .v = v };
-    xheader(out, log);
+    xheader(out, v);
     xstatus(out, "RUNNING");
     for (size_t i = 0; i < log->nerrors; i++)
         if (describe_error_shown(v, i))

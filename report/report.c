@@ -469,6 +469,27 @@ static int render(const struct mt_log *log, const struct report_options *opts,
     return 0;
 }
 
+/* The log's argv replaced by the command the user gave. */
+static bool use_command(struct mt_log *log, char *const *command, size_t n)
+{
+    char **argv = calloc(n + 1, sizeof *argv);
+    for (size_t i = 0; argv && i < n; i++)
+        if (!(argv[i] = strdup(command[i]))) {
+            while (i--)
+                free(argv[i]);
+            free(argv);
+            return false;
+        }
+    if (!argv)
+        return false;
+    for (size_t i = 0; i < log->argc; i++)
+        free(log->argv[i]);
+    free(log->argv);
+    log->argv = argv;
+    log->argc = log->cap_argv = n;
+    return true;
+}
+
 int report_log(const char *log_path, const struct report_options *opts,
                struct report_result *result)
 {
@@ -485,6 +506,11 @@ int report_log(const char *log_path, const struct report_options *opts,
     struct mt_log log;
     if (mt_log_read(log_path, &log) != MT_LOG_OK)
         return 2; /* the reader said why */
+    if (opts->command && !use_command(&log, opts->command, opts->ncommand)) {
+        fprintf(stderr, "memtrace: %s: out of memory\n", log_path);
+        mt_log_free(&log);
+        return 2;
+    }
     if (log.replaced_by_exec && !log.ended) {
         mt_log_free(&log);
         return 0;

@@ -35,6 +35,11 @@ struct report_options {
     bool gen_suppressions;           /* print a suppression entry after each error */
     const char *baseline_path;       /* JSON report of an earlier run; NULL: none */
     const char *debug_cache;         /* --debug-cache: a directory, "no", or NULL: the default */
+    /* The command as the user gave it, for the program's own log (a script's log names
+     * its interpreter first, as the kernel ran it); NULL: the log's own argv. */
+    char *const *command;
+    size_t ncommand;
+    bool hide_event_log;             /* the launcher chose the event log: not the user's option */
     bool exit_known;                 /* false when the launcher did not see the exit */
     bool exit_signaled;              /* true: exit_value is a signal number */
     int exit_value;                  /* exit status or signal */

@@ -136,6 +136,28 @@ def test_usage_errors_before_the_run(run_memtrace, tmp_path, args, env):
     assert not witness.exists()
 
 
+def test_option_without_value(run_memtrace, tmp_path):
+    witness = tmp_path / "ran"
+    proc = run_memtrace("--error-exitcode", "/usr/bin/touch", witness)
+    assert proc.returncode == 2, proc.stderr
+    assert "'--error-exitcode' needs a value" in one_memtrace_line(proc.stderr)
+    assert not witness.exists()
+
+
+def test_script_command_as_given(run_memtrace, tmp_path):
+    """A #! script runs under its interpreter, but the report names the command as the user
+    gave it, as valgrind's does; the XML's vargv leaves out the event log memtrace chose."""
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\necho \"$@\"\n")
+    script.chmod(0o755)
+    out, xml = tmp_path / "r.json", tmp_path / "r.xml"
+    proc = run_memtrace(f"--json={out}", "--xml=yes", f"--xml-file={xml}", "./run.sh", "a b",
+                        "c", cwd=tmp_path)
+    assert u.load_report(out, proc)["command"] == ["./run.sh", "a b", "c"]
+    assert "Command: ./run.sh a b c" in proc.stderr, proc.stderr
+    assert "event-log" not in xml.read_text()
+
+
 def test_options_from_environment(run_memtrace, paths, tmp_path):
     """MEMTRACE_OPTIONS is read before the command line, for the launcher's options and
     the runtime's alike (--help says so); the command line wins where both set one."""
