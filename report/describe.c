@@ -323,11 +323,16 @@ const char *describe_crash_event(const struct mt_crash *c)
     return fault ? crash_cause(c->signal, c->code) : NULL;
 }
 
+void describe_terminating(int sig, char *buf, size_t size)
+{
+    snprintf(buf, size, "Process terminating with default action of signal %d (SIG%s)", sig,
+             sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+}
+
 void describe_crash(const struct mt_crash *c, char *headline, size_t headline_size, char *what,
                     size_t what_size)
 {
-    snprintf(headline, headline_size, "Process terminating with default action of signal %d (SIG%s)",
-             c->signal, sigabbrev_np(c->signal) ? sigabbrev_np(c->signal) : "?");
+    describe_terminating(c->signal, headline, headline_size);
     const char *event = describe_crash_event(c);
     if (event)
         snprintf(what, what_size, "%s at address 0x%" PRIx64, event, c->addr);

@@ -96,6 +96,8 @@ void describe_death(const struct report_view *v, char *buf, size_t size);
  * default action of signal 11 (SIGSEGV)" and, for a fault, "Access not within mapped
  * region at address 0x0" (what is empty for a signal that was sent, e.g. SIGTERM). */
 struct mt_crash;
+/* "Process terminating with default action of signal 11 (SIGSEGV)" */
+void describe_terminating(int sig, char *buf, size_t size);
 /* For a fault, its cause ("Access not within mapped region"); NULL for a sent signal. */
 const char *describe_crash_event(const struct mt_crash *c);
 void describe_crash(const struct mt_crash *c, char *headline, size_t headline_size, char *what,

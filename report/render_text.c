@@ -9,6 +9,7 @@
 #include "symbolize.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 
 struct text {
@@ -118,6 +119,24 @@ static void print_crash(const struct text *t, const struct report_view *v)
     if (what[0])
         say(t, " %s", what);
     print_stack(t, report_view_stack(v, v->log->crash.stack, true));
+    blank(t);
+}
+
+/* A guard-page fault that ended the program (--continue-after-fault=no): the program died
+ * of memtrace's report, which the user should not have to guess. */
+static void print_guard_stop(const struct text *t, const struct report_view *v)
+{
+    const struct mt_log *log = v->log;
+    bool signaled;
+    int sig;
+    if (log->crash.present || !log->nerrors || !log->errors[log->nerrors - 1].exact ||
+        !describe_exit(v, &signaled, &sig) || !signaled || (sig != SIGSEGV && sig != SIGBUS))
+        return;
+    char headline[128];
+    describe_terminating(sig, headline, sizeof headline);
+    say(t, "%s", headline);
+    say(t, " memtrace ended the program at the guard-page access above "
+        "(--continue-after-fault=yes lets it run on)");
     blank(t);
 }
 
@@ -303,6 +322,7 @@ void render_text(FILE *out, const struct report_view *v)
     }
     if (log->crash.present)
         print_crash(&t, v);
+    print_guard_stop(&t, v);
     if (v->truncated) {
         char death[96];
         describe_death(v, death, sizeof death);

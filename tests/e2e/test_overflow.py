@@ -244,9 +244,14 @@ def test_continue_after_fault(run_sample, marker, options, name, kind):
 
 
 def test_continue_after_fault_no_is_the_default(run_sample):
+    """The program ends at the fault, and the text says memtrace ended it and how not to."""
     proc, report = run_sample(SAMPLE, "overflow_write_1", options=("--continue-after-fault=no",))
     assert proc.returncode == -signal.SIGSEGV, proc.stderr
     assert report.get("exit") == {"signal": signal.SIGSEGV}
+    lines = [u.strip_prefix(l) for l in proc.stderr.splitlines()]
+    at = lines.index("Process terminating with default action of signal 11 (SIGSEGV)")
+    assert "--continue-after-fault=yes lets it run on" in lines[at + 1], lines[at:at + 2]
+    assert lines.index("Invalid write of size 1") < at
 
 
 def test_error_exitcode_on_fault(run_sample):
