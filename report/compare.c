@@ -404,6 +404,8 @@ static const char *memtrace_kind(const char *vg, const char *aux)
         return "mismatched-free";
     if (strcmp(vg, "FishyValue") == 0)
         return "invalid-size";
+    if (strcmp(vg, "Overlap") == 0)
+        return "overlap";
     if (strcmp(vg, "InvalidRead") != 0 && strcmp(vg, "InvalidWrite") != 0)
         return NULL;
     if (strstr(aux, "free'd"))

@@ -112,15 +112,24 @@ void describe_headline(const struct mt_error *e, char *buf, size_t size)
     case MT_ERR_INVALID_SIZE:
         if (e->times)
             snprintf(buf, size, "Argument '%s' of function %s overflows: %" PRIu64 " * %" PRIu64,
-                     e->size_arg ? e->size_arg : "nmemb*size", e->size_fn ? e->size_fn : "calloc",
+                     e->size_arg ? e->size_arg : "nmemb*size", e->call_fn ? e->call_fn : "calloc",
                      e->requested, e->times);
         else
             snprintf(buf, size, "Argument '%s' of function %s has a fishy (possibly negative) "
                      "value: %" PRId64, e->size_arg ? e->size_arg : "size",
-                     e->size_fn ? e->size_fn : size_fn_name(e->alloc_fn), (int64_t)e->requested);
+                     e->call_fn ? e->call_fn : size_fn_name(e->alloc_fn), (int64_t)e->requested);
         break;
     case MT_ERR_INVALID_MUNMAP:
         snprintf(buf, size, "Invalid munmap()");
+        break;
+    case MT_ERR_OVERLAP:
+        if (e->has & MT_HAS_REQUESTED)
+            snprintf(buf, size, "Source and destination overlap in %s(0x%" PRIx64 ", 0x%" PRIx64
+                     ", %" PRIu64 ")", e->call_fn ? e->call_fn : "strncpy", e->addr, e->source,
+                     e->requested);
+        else
+            snprintf(buf, size, "Source and destination overlap in %s(0x%" PRIx64 ", 0x%" PRIx64
+                     ")", e->call_fn ? e->call_fn : "strcpy", e->addr, e->source);
         break;
     default: /* the access errors */
         if (e->has & MT_HAS_ACCESS)

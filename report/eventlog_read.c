@@ -22,6 +22,7 @@ static const char *const error_kind_names[MT_ERR_KIND_COUNT] = {
     [MT_ERR_MISMATCHED_FREE] = "mismatched-free", [MT_ERR_INVALID_SIZE] = "invalid-size",
     [MT_ERR_HEAP_OVERFLOW] = "heap-overflow",   [MT_ERR_HEAP_UNDERFLOW] = "heap-underflow",
     [MT_ERR_USE_AFTER_FREE] = "use-after-free", [MT_ERR_INVALID_MUNMAP] = "invalid-munmap",
+    [MT_ERR_OVERLAP] = "overlap",
 };
 
 static const char *const leak_class_names[MT_LEAK_CLASS_COUNT] = {
@@ -403,9 +404,10 @@ static bool for_each_pair(struct parser *p, char *rest, void *obj,
 }
 
 /* Only these are logged: the strings live here, not in the log's buffer. */
-static const char *const size_fn_names[] = {
+static const char *const call_fn_names[] = {
     "malloc", "calloc", "realloc", "memalign", "__builtin_new", "__builtin_new_aligned",
-    "__builtin_vec_new", "__builtin_vec_new_aligned",
+    "__builtin_vec_new", "__builtin_vec_new_aligned", "strcpy", "stpcpy", "strncpy", "stpncpy",
+    "strcat", "strncat",
 };
 static const char *const size_arg_names[] = { "size", "nmemb", "nmemb*size" };
 
@@ -475,13 +477,15 @@ static bool error_set(void *obj, const char *k, const char *v)
     if (strcmp(k, "repeats") == 0)
         return parse_dec(v, UINT64_MAX, &e->count) && e->count > 0;
     if (strcmp(k, "fn") == 0)
-        return set_name(&e->size_fn, size_fn_names,
-                        (int)(sizeof size_fn_names / sizeof *size_fn_names), v);
+        return set_name(&e->call_fn, call_fn_names,
+                        (int)(sizeof call_fn_names / sizeof *call_fn_names), v);
     if (strcmp(k, "arg") == 0)
         return set_name(&e->size_arg, size_arg_names,
                         (int)(sizeof size_arg_names / sizeof *size_arg_names), v);
     if (strcmp(k, "times") == 0)
         return parse_dec(v, UINT64_MAX, &e->times);
+    if (strcmp(k, "src") == 0)
+        return present(&e->has, MT_HAS_SOURCE, parse_hex(v, &e->source));
     if (strcmp(k, "where") == 0) {
         e->on_stack = strcmp(v, "stack") == 0;
         return e->on_stack;

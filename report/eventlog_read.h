@@ -22,6 +22,7 @@ enum mt_error_kind {
     MT_ERR_HEAP_UNDERFLOW,
     MT_ERR_USE_AFTER_FREE,
     MT_ERR_INVALID_MUNMAP,
+    MT_ERR_OVERLAP,
     MT_ERR_KIND_COUNT
 };
 
@@ -40,6 +41,7 @@ enum mt_error_has {
     MT_HAS_BLOCK     = 1u << 3,
     MT_HAS_SIZE      = 1u << 4,
     MT_HAS_REQUESTED = 1u << 5,
+    MT_HAS_SOURCE    = 1u << 6,
 };
 
 struct mt_module {
@@ -68,11 +70,13 @@ struct mt_error {
     enum mt_alloc_fn alloc_fn, free_fn;
     uint64_t requested;
     bool on_stack;                  /* addr is in the erring thread's own stack */
-    /* invalid-size: valgrind's names of the call and its argument ("calloc", "nmemb"), NULL
-     * when not logged; `times` is calloc's size when their product is what overflowed
-     * (argument "nmemb*size", `requested` being nmemb). */
-    const char *size_fn, *size_arg;
+    /* invalid-size and overlap: valgrind's name of the call ("calloc", "strcpy"); invalid-size
+     * also the argument ("nmemb"). NULL when not logged. `times` is calloc's size when their
+     * product is what overflowed (argument "nmemb*size", `requested` being nmemb). */
+    const char *call_fn, *size_arg;
     uint64_t times;
+    uint64_t source;                /* overlap: the source (addr: the destination; requested:
+                                     * the length, for the calls that have one) */
     /* Times it happened: later errors of one context (kind, access, stack) are folded into
      * the first, as valgrind does ("200 errors from 1 contexts"); the rest of the record is
      * the first one's. */

@@ -121,12 +121,25 @@ static void jaddress_in(FILE *o, const struct report_view *v, const struct mt_er
  * as valgrind prints it); `times`: calloc's size when nmemb * size is what overflowed. */
 static void jsize_call(FILE *o, const struct mt_error *e)
 {
-    if (e->kind != MT_ERR_INVALID_SIZE || !e->size_fn || !e->size_arg)
+    if (e->kind != MT_ERR_INVALID_SIZE || !e->call_fn || !e->size_arg)
         return;
     fprintf(o, ", \"call\": {\"function\": \"%s\", \"argument\": \"%s\", \"value\": %" PRId64,
-            e->size_fn, e->size_arg, (int64_t)e->requested);
+            e->call_fn, e->size_arg, (int64_t)e->requested);
     if (e->times)
         fprintf(o, ", \"times\": %" PRIu64, e->times);
+    fputc('}', o);
+}
+
+/* For an overlapping copy: the call, its source (the destination is "address") and its
+ * length argument when it has one. */
+static void joverlap(FILE *o, const struct mt_error *e)
+{
+    if (e->kind != MT_ERR_OVERLAP || !e->call_fn || !(e->has & MT_HAS_SOURCE))
+        return;
+    fprintf(o, ", \"overlap\": {\"function\": \"%s\", ", e->call_fn);
+    jaddr(o, "source", e->source);
+    if (e->has & MT_HAS_REQUESTED)
+        fprintf(o, ", \"size\": %" PRIu64, e->requested);
     fputc('}', o);
 }
 
@@ -159,6 +172,7 @@ static void jerror(FILE *o, const struct report_view *v, size_t i)
     jblock(o, e);
     jaddress_in(o, v, e);
     jsize_call(o, e);
+    joverlap(o, e);
     jstatus(o, v, v->error_suppressed_by ? v->error_suppressed_by[i] : NULL,
             v->error_known && v->error_known[i]);
     fputc('}', o);

@@ -74,6 +74,11 @@ static const struct rule rules[] = {
       "this tears memory out from under the allocator or another library.",
       "Only munmap ranges returned by your own mmap calls, with their length.",
       "error", "6.5", "763" },
+    { "memtrace/overlap", "OverlappingCopy", "The source and destination of a copy overlap.",
+      "strcpy, strcat and their kin must not be given overlapping source and "
+      "destination: what the copy makes of them depends on the library's copy order.",
+      "Use memmove for overlapping ranges, or copy through a separate buffer.",
+      "warning", "5.0", "475" },
     { "memtrace/leak-definite", "DefiniteLeak", "Heap memory is lost: no pointer to it remains.",
       "At exit no pointer to these blocks was found anywhere in memory: they can never be "
       "freed.",

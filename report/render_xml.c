@@ -111,6 +111,7 @@ static const char *xml_kind(const struct mt_error *e)
     case MT_ERR_MISMATCHED_FREE: return "MismatchedFree";
     case MT_ERR_INVALID_SIZE: return "FishyValue";
     case MT_ERR_INVALID_MUNMAP: return "ClientCheck";
+    case MT_ERR_OVERLAP: return "Overlap";
     default: /* a guard or canary found it later than the access: a write changed memory */
         return e->op == MT_OP_READ ? "InvalidRead" : "InvalidWrite";
     }

@@ -34,6 +34,7 @@ enum supp_kind {
     SK_ADDR,
     SK_FISHY,
     SK_MUNMAP,    /* memtrace's own: memtrace:Munmap */
+    SK_OVERLAP,
 };
 
 enum frame_type { SF_FUN, SF_OBJ, SF_SRC, SF_ANY };
@@ -199,7 +200,7 @@ static const struct kind_name kind_names[] = {
     { "Addr8", SK_ADDR, 8 }, { "Addr16", SK_ADDR, 16 }, { "Addr32", SK_ADDR, 32 },
     { "Addr64", SK_ADDR, 64 }, { "Munmap", SK_MUNMAP, 0 },
     { "Param", SK_NEVER, 0 }, { "User", SK_NEVER, 0 }, { "CoreMem", SK_NEVER, 0 },
-    { "Jump", SK_NEVER, 0 }, { "Overlap", SK_NEVER, 0 }, { "Mempool", SK_NEVER, 0 },
+    { "Jump", SK_NEVER, 0 }, { "Overlap", SK_OVERLAP, 0 }, { "Mempool", SK_NEVER, 0 },
     { "Cond", SK_NEVER, 0 }, { "Value0", SK_NEVER, 0 }, { "Value1", SK_NEVER, 0 },
     { "Value2", SK_NEVER, 0 }, { "Value4", SK_NEVER, 0 }, { "Value8", SK_NEVER, 0 },
     { "Value16", SK_NEVER, 0 }, { "Value32", SK_NEVER, 0 }, { "ReallocZero", SK_NEVER, 0 },
@@ -567,6 +568,11 @@ static const char *const fishy_aligned[] = { "memalign", "posix_memalign", "alig
                                              "valloc", "pvalloc", "__builtin_new_aligned",
                                              "__builtin_vec_new_aligned", NULL };
 
+/* The copying functions checked for overlap (interpose/copy.c), one list each. */
+static const char *const copy_names[][2] = {
+    { "strcpy" }, { "stpcpy" }, { "strncpy" }, { "stpncpy" }, { "strcat" }, { "strncat" },
+};
+
 /* Where valgrind's replacements live, for obj: lines aimed at the allocator frame. */
 static const char *const allocator_objects[] = {
     "/usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so",
@@ -587,6 +593,15 @@ static struct vframe alloc_frame(enum mt_alloc_fn fn)
     case MT_FN_ALIGNED: return (struct vframe){ { aligned_names } };
     default: return (struct vframe){ { malloc_names, new_names, new_array_names, aligned_names } };
     }
+}
+
+/* An overlapping copy's frame 0 is the copying function, as valgrind replaces it. */
+static struct vframe copy_frame(const char *fn)
+{
+    for (size_t i = 0; i < sizeof copy_names / sizeof *copy_names; i++)
+        if (strcmp(fn, copy_names[i][0]) == 0)
+            return (struct vframe){ { copy_names[i] } };
+    return (struct vframe){ { NULL } };
 }
 
 static struct vframe free_frame(enum mt_alloc_fn fn)
@@ -828,9 +843,9 @@ static const char *const *fishy_names(enum mt_alloc_fn fn)
 }
 
 /* memalign and aligned new: valgrind's frame is one of the aligned allocators. */
-static bool is_aligned_call(const char *size_fn)
+static bool is_aligned_call(const char *call_fn)
 {
-    return size_fn && (strcmp(size_fn, "memalign") == 0 || strstr(size_fn, "_aligned"));
+    return call_fn && (strcmp(call_fn, "memalign") == 0 || strstr(call_fn, "_aligned"));
 }
 
 static struct target error_target(const struct report_view *v, const struct mt_error *e)
@@ -847,9 +862,9 @@ static struct target error_target(const struct report_view *v, const struct mt_e
     case MT_ERR_INVALID_SIZE:
         t.kind = SK_FISHY;
         t.has_vframe = true;
-        t.vframe = is_aligned_call(e->size_fn) ? alloc_frame(MT_FN_ALIGNED) : alloc_frame(e->alloc_fn);
+        t.vframe = is_aligned_call(e->call_fn) ? alloc_frame(MT_FN_ALIGNED) : alloc_frame(e->alloc_fn);
         t.fishy = fishy_names(e->alloc_fn);
-        t.fishy_fn = e->size_fn;
+        t.fishy_fn = e->call_fn;
         break;
     case MT_ERR_HEAP_OVERFLOW:
     case MT_ERR_HEAP_UNDERFLOW:
@@ -859,6 +874,12 @@ static struct target error_target(const struct report_view *v, const struct mt_e
         break;
     case MT_ERR_INVALID_MUNMAP:
         t.kind = SK_MUNMAP;
+        break;
+    case MT_ERR_OVERLAP:
+        t.kind = SK_OVERLAP;
+        t.has_vframe = e->call_fn != NULL;
+        if (e->call_fn)
+            t.vframe = copy_frame(e->call_fn);
         break;
     default:
         break;
@@ -1046,13 +1067,16 @@ void supp_print_error(FILE *out, const struct report_view *v, const struct mt_er
         break;
     case MT_ERR_INVALID_SIZE: {
         const char *const *fishy = fishy_names(e->alloc_fn);
-        const char *fn = e->size_fn ? e->size_fn : fishy ? fishy[0] : "malloc";
+        const char *fn = e->call_fn ? e->call_fn : fishy ? fishy[0] : "malloc";
         snprintf(extra, sizeof extra, "%s(%s)", fn, e->size_arg ? e->size_arg : "size");
         put_entry(out, "Memcheck:FishyValue", extra, fishy_frame(fn, e->alloc_fn), s);
         break;
     }
     case MT_ERR_INVALID_MUNMAP:
         put_entry(out, "memtrace:Munmap", NULL, NULL, s);
+        break;
+    case MT_ERR_OVERLAP:
+        put_entry(out, "Memcheck:Overlap", NULL, e->call_fn, s);
         break;
     default: {
         uint64_t size = e->has & MT_HAS_ACCESS ? e->access_size : 0;

@@ -48,7 +48,7 @@ static struct error_context error_contexts[ERROR_CONTEXTS];
 
 static const char *const error_kind_names[] = {
     "double-free", "invalid-free", "mismatched-free", "invalid-size",
-    "heap-overflow", "heap-underflow", "use-after-free", "invalid-munmap",
+    "heap-overflow", "heap-underflow", "use-after-free", "invalid-munmap", "overlap",
 };
 static const char *const alloc_kind_names[] = {"malloc", "new", "new[]"};
 static const char *const leak_class_names[] = {"definite", "indirect", "possible", "reachable"};
@@ -497,6 +497,8 @@ void eventlog_error(const struct error_event *e)
         key_str(&l, "arg", e->argument);
     if (e->times)
         key_dec(&l, "times", e->times);
+    if (e->source)
+        key_hex(&l, "src", e->source);
     os_lock(&elog.lock);
     write_stack_locked(e->stack);
     if (e->has_block) {

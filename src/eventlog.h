@@ -23,6 +23,7 @@ enum error_kind {
     ERROR_HEAP_UNDERFLOW,
     ERROR_USE_AFTER_FREE,
     ERROR_INVALID_MUNMAP,
+    ERROR_OVERLAP,
 };
 
 enum access_op { ACCESS_NONE, ACCESS_READ, ACCESS_WRITE };
@@ -44,9 +45,10 @@ struct error_event {
     bool has_requested;
     uint64_t requested;
     bool on_stack;              /* addr is in the thread's own stack (an invalid free) */
-    const char *function;       /* invalid-size: the call and argument, as valgrind names */
-    const char *argument;       /* them ("calloc", "nmemb"); times: calloc's other factor */
-    uint64_t times;
+    const char *function;       /* invalid-size, overlap: the call, as valgrind names it */
+    const char *argument;       /* invalid-size: the argument ("nmemb"); times: calloc's */
+    uint64_t times;             /* other factor */
+    uintptr_t source;           /* overlap: the source (addr is the destination) */
 };
 
 enum leak_class { LEAK_DEFINITE, LEAK_INDIRECT, LEAK_POSSIBLE, LEAK_REACHABLE, LEAK_CLASS_COUNT };

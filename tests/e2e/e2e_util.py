@@ -17,7 +17,7 @@ import pytest
 
 LEAK_KINDS = ("definite", "indirect", "possible", "reachable")
 RUNTIME_KINDS = ("double-free", "invalid-free", "mismatched-free", "heap-overflow",
-                 "heap-underflow", "use-after-free", "invalid-munmap", "invalid-size")
+                 "heap-underflow", "use-after-free", "invalid-munmap", "invalid-size", "overlap")
 
 # `make test-long` sets MEMTRACE_LONG=1: the stress, real-program and hostile-program tests
 # then run with bigger parameters (more threads, iterations, forks and repetitions).
@@ -384,7 +384,7 @@ def mask_addresses(text):
 
 # valgrind's error kinds (XML <kind>) that correspond to memtrace's runtime error kinds.
 VALGRIND_RUNTIME_KINDS = ("InvalidFree", "MismatchedFree", "InvalidRead", "InvalidWrite",
-                          "FishyValue")
+                          "FishyValue", "Overlap")
 
 
 def _vg_frame(fr):
@@ -438,6 +438,8 @@ def memtrace_kind_of(vg_error):
         return "mismatched-free"
     if kind == "FishyValue":
         return "invalid-size"
+    if kind == "Overlap":
+        return "overlap"
     if kind in ("InvalidRead", "InvalidWrite"):
         if "free'd" in aux:
             return "use-after-free"

@@ -42,7 +42,7 @@ UAF_CASES = ["read", "write", "realloc_read", "realloc_write", "thread_free_read
 
 RUNS = ([("bad_free", None, ()), ("repeated_errors", None, ()), ("mismatched_free", None, ()),
          ("invalid_size", None, ()),
-         ("bad_munmap", None, ())]
+         ("bad_munmap", None, ()), ("overlap", None, ())]
         + [_overflow_case(c) for c in OVERFLOW_CASES]
         + [("use_after_free", c, ()) for c in UAF_CASES]
         + [("uaf_list", None, ("--continue-after-fault=yes",))])

@@ -73,7 +73,8 @@ XML_FRAME_ORDER = ["ip", "obj", "fn", "dir", "file", "line"]
 # SARIF rules: one per kind, always all of them, in this order (ruleIndex is stable).
 RULE_IDS = ["memtrace/double-free", "memtrace/invalid-free", "memtrace/mismatched-free",
             "memtrace/invalid-size", "memtrace/heap-overflow", "memtrace/heap-underflow",
-            "memtrace/use-after-free", "memtrace/invalid-munmap", "memtrace/leak-definite",
+            "memtrace/use-after-free", "memtrace/invalid-munmap", "memtrace/overlap",
+            "memtrace/leak-definite",
             "memtrace/leak-indirect", "memtrace/leak-possible", "memtrace/leak-reachable"]
 
 
