@@ -1,12 +1,13 @@
 /* overflow.c — one out-of-bounds heap access per run, chosen by argv[1]:
  *
- *     [thread_][aligned16_]{overflow|underflow}_{read|write}_N
+ *     [thread_][aligned16_|int5_]{overflow|underflow}_{read|write}_N
  *
  *   overflow_write_1     writes the byte just past a 13-byte block (p[13])
  *   overflow_read_300    reads 300 bytes past its last byte (p[12 + 300])
  *   underflow_write_1    writes the byte just before it (p[-1])
  *   underflow_read_300   reads p[-300]
  *   aligned16_...        the same on a 16-byte block (p[16], p[-1], ...)
+ *   int5_...             the same on a 20-byte block, an array of 5 ints
  *   thread_...           the same, with the block allocated and accessed on a second thread
  *
  * A case allocates the block at "alloc", prints "block <address> size <size>", makes the
@@ -90,6 +91,9 @@ int main(int argc, char **argv)
     if (strncmp(name, "aligned16_", 10) == 0) {
         c.size = 16;
         name += 10;
+    } else if (strncmp(name, "int5_", 5) == 0) {
+        c.size = 5 * sizeof(int);
+        name += 5;
     }
     int under;
     if (strncmp(name, "overflow_", 9) == 0) {

@@ -78,18 +78,22 @@ static void block_pages(uintptr_t block, size_t size, uintptr_t *lo, uintptr_t *
     *hi = (block + (size ? size : 1) + g.page - 1) & ~(uintptr_t)(g.page - 1);
 }
 
-/* A size's natural alignment: its largest power-of-two divisor, capped at malloc's 16. */
 /* A size's natural alignment — its largest power-of-two divisor, at most malloc's 16 — but
- * at least 8 for blocks of 16 bytes or more. An odd size does not make an object free of
- * alignment needs: a struct with trailing bytes (CPython's strings) holds pointers, and
- * programs keep tags in pointers' low bits. Below 16 bytes (short strings, small arrays)
- * the natural placement stays, so `malloc(13)` still ends exactly at the guard. */
+ * at least 4 for blocks of 16 bytes or more, and 8 for those whose size is not a multiple
+ * of 4. An odd size does not make an object free of alignment needs: a struct with
+ * trailing bytes (CPython's strings) holds pointers, and programs keep tags in pointers'
+ * low bits. A size that is 4 more than a multiple of 8 is an array of ints or floats, or a
+ * header with 4-byte fields: placed 4-aligned, `new int[5]` ends at the guard. Below 16
+ * bytes (short strings, small arrays) the natural placement stays, so `malloc(13)` still
+ * ends exactly at the guard. */
 static size_t natural_alignment(size_t size)
 {
     size_t a = size & -size;
     if (a == 0 || a > 16)
         return 16;
-    return size >= 16 && a < 8 ? 8 : a;
+    if (size >= 16 && a < 4)
+        return 8;
+    return a;
 }
 
 static uintptr_t place(uintptr_t data, size_t size, size_t align, enum guard_side side,

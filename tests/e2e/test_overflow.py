@@ -31,6 +31,8 @@ def parse_case(name):
         c["thread"], rest = True, rest[len("thread_"):]
     if rest.startswith("aligned16_"):
         c["size"], rest = 16, rest[len("aligned16_"):]
+    elif rest.startswith("int5_"):
+        c["size"], rest = 20, rest[len("int5_"):]
     c["side"], c["op"], distance = rest.split("_")
     c["distance"] = int(distance)
     c["offset"] = -c["distance"] if c["side"] == "underflow" else c["size"] - 1 + c["distance"]
@@ -162,10 +164,19 @@ def test_underflow_read_not_fatal_by_default(run_sample, name):
     assert kinds <= {"heap-underflow"}, u.describe_errors(u.runtime_errors(report))
 
 
+@pytest.mark.parametrize("name", ["int5_overflow_read_1", "int5_overflow_write_1"])
+def test_int_array_overflow_faults_at_access(run_sample, marker, name):
+    """An array of 5 ints (20 bytes) sits 4-aligned against its guard: the read or write
+    of a[5] faults at the access, as valgrind reports it there."""
+    proc, report = run_sample(SAMPLE, name)
+    assert_fault_report(proc, report, marker(SAMPLE, "read")[0], name, "heap-overflow")
+
+
 def test_default_placement_ends_at_the_guard(run_sample):
     """--guard-align=natural (default): an odd-sized block ends exactly at its page's end,
-    so the very next byte is the guard page."""
-    for name, size in (("overflow_read_1", 13), ("aligned16_overflow_read_1", 16)):
+    so the very next byte is the guard page; so does an array of 5 ints."""
+    for name, size in (("overflow_read_1", 13), ("aligned16_overflow_read_1", 16),
+                       ("int5_overflow_read_1", 20)):
         proc, _ = run_sample(SAMPLE, name)
         (block, got), = u.printed_blocks(proc.stdout)
         assert got == size
