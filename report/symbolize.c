@@ -619,25 +619,6 @@ static const char *die_linkage(struct symbolizer *sym, Dwarf_Die *die)
 }
 
 /* Where the inlined call INL was made: its DW_AT_call_file and DW_AT_call_line. */
-static void call_site(struct symbolizer *sym, Dwarf_Die *inl, struct sym_frame *f)
-{
-    Dwarf_Attribute attr;
-    Dwarf_Word file_idx, line;
-    Dwarf_Die cu;
-    Dwarf_Files *files;
-    size_t nfiles;
-    if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_file, &attr), &file_idx) == 0 &&
-        dwarf_diecu(inl, &cu, NULL, NULL) && dwarf_getsrcfiles(&cu, &files, &nfiles) == 0 &&
-        file_idx < nfiles)
-        f->file = intern(sym, dwarf_filesrc(files, file_idx, NULL, NULL));
-    if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_line, &attr), &line) == 0 &&
-        line <= UINT32_MAX)
-        f->line = (unsigned)line;
-}
-
-/* ADDR's line, when a unit really covers it: libdwfl stretches each unit's address range
- * to the next one's start, which gave crt1's _start, right after an -O2 main, a line of
- * the inlined code that ends main. */
 /* DIR/FILE with "." and "dir/.." steps taken out, into out (size PATH_MAX). */
 static void join_path(const char *dir, const char *file, char *out)
 {
@@ -661,8 +642,37 @@ static void join_path(const char *dir, const char *file, char *out)
     out[n] = '\0';
 }
 
-/* A file named relative to its unit's compilation directory (gcc src/x.c run in /proj)
- * becomes absolute, as valgrind makes it: the docs promise absolute paths. */
+/* FILE, interned; named relative to its unit's compilation directory DIR (gcc src/x.c run
+ * in /proj), made absolute as valgrind makes it: the docs promise absolute paths. */
+static const char *unit_file(struct symbolizer *sym, const char *dir, const char *file)
+{
+    char path[PATH_MAX];
+    if (!file || file[0] == '/' || !dir || dir[0] != '/')
+        return intern(sym, file);
+    join_path(dir, file, path);
+    return intern(sym, path);
+}
+
+static void call_site(struct symbolizer *sym, Dwarf_Die *inl, struct sym_frame *f)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word file_idx, line;
+    Dwarf_Die cu;
+    Dwarf_Files *files;
+    size_t nfiles;
+    if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_file, &attr), &file_idx) == 0 &&
+        dwarf_diecu(inl, &cu, NULL, NULL) && dwarf_getsrcfiles(&cu, &files, &nfiles) == 0 &&
+        file_idx < nfiles)
+        f->file = unit_file(sym, dwarf_formstring(dwarf_attr(&cu, DW_AT_comp_dir, &attr)),
+                            dwarf_filesrc(files, file_idx, NULL, NULL));
+    if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_line, &attr), &line) == 0 &&
+        line <= UINT32_MAX)
+        f->line = (unsigned)line;
+}
+
+/* ADDR's line, when a unit really covers it: libdwfl stretches each unit's address range
+ * to the next one's start, which gave crt1's _start, right after an -O2 main, a line of
+ * the inlined code that ends main. */
 static void line_of(struct symbolizer *sym, Dwfl_Module *mod, uint64_t addr,
                     struct sym_frame *f)
 {
@@ -671,13 +681,7 @@ static void line_of(struct symbolizer *sym, Dwfl_Module *mod, uint64_t addr,
     Dwfl_Line *l = cu && dwarf_haspc(cu, addr - bias) > 0 ? dwfl_module_getsrc(mod, addr) : NULL;
     int line = 0;
     const char *file = l ? dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL) : NULL;
-    const char *dir = file && file[0] != '/' ? dwfl_line_comp_dir(l) : NULL;
-    char path[PATH_MAX];
-    if (dir && dir[0] == '/') {
-        join_path(dir, file, path);
-        file = path;
-    }
-    f->file = intern(sym, file);
+    f->file = unit_file(sym, file && file[0] != '/' ? dwfl_line_comp_dir(l) : NULL, file);
     f->line = line > 0 ? (unsigned)line : 0;
 }
 

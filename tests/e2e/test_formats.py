@@ -845,6 +845,13 @@ def test_relative_source_paths_are_made_absolute(paths, run_memtrace, tmp_path):
         "    keep = p + 3;\n"
         "    keep = 0;\n"
         "    return 0;\n"
+        "}\n"
+        "__attribute__((always_inline)) static inline void *make(void) {\n"
+        "    return malloc(33);\n"
+        "}\n"
+        "__attribute__((constructor)) static void early(void) {\n"
+        "    keep = make();\n"
+        "    keep = 0;\n"
         "}\n")
     subprocess.run([cc, "-g", "-O0", "-o", "lost", "src/lost.c"], cwd=project, check=True,
                    timeout=u.TIMEOUT)
@@ -854,8 +861,13 @@ def test_relative_source_paths_are_made_absolute(paths, run_memtrace, tmp_path):
     record, = [r for r in u.leak_records(report) if r["bytes"] == 21]
     assert record["stack"][0].get("file") == str(project / "src" / "lost.c"), record["stack"][0]
     assert record["stack"][0].get("line") == 5
+    inlined, = [r for r in u.leak_records(report) if r["bytes"] == 33]   # the call site's file
+    assert [(f.get("function"), f.get("file"), f.get("line")) for f in inlined["stack"][:2]] == \
+        [("make", str(project / "src" / "lost.c"), 12),
+         ("early", str(project / "src" / "lost.c"), 15)], inlined["stack"][:2]
     sarif = json.loads((project / "r.sarif").read_text())
-    loc = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    result, = [r for r in sarif["runs"][0]["results"] if r["message"]["text"].startswith("21 ")]
+    loc = result["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"]["uri"] == "src/lost.c" and loc["region"]["startLine"] == 5, loc
     assert "char *p = malloc(21);" in (project / "r.md").read_text()
 
