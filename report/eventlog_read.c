@@ -589,6 +589,8 @@ static bool leak_set(void *obj, const char *k, const char *v)
         return parse_dec(v, UINT64_MAX, &l->indirect);
     if (strcmp(k, "stack") == 0)
         return parse_u32(v, &l->stack);
+    if (strcmp(k, "alloc_fn") == 0)
+        return set_alloc_fn(&l->alloc_fn, v);
     return true;
 }
 

@@ -88,6 +88,7 @@ struct mt_leak {
     uint64_t bytes, blocks;
     uint64_t indirect;              /* bytes lost only through this record's blocks */
     uint32_t stack;
+    enum mt_alloc_fn alloc_fn;      /* the blocks' allocator family; MT_FN_UNKNOWN: not logged */
 };
 
 /* The program's own fatal fault (a `crash` record). */

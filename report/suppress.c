@@ -650,8 +650,10 @@ static bool is_below_main(const char *name)
 
 static bool fun_matches(const char *pattern, const struct sym_frame *f)
 {
-    const char *names[3] = { f->function ? f->function : "???", f->linkage, f->symbol };
-    for (int i = 0; i < 3; i++) {
+    /* an inlined call also answers to its short DWARF name, which valgrind writes for it */
+    const char *names[4] = { f->function ? f->function : "???", f->linkage, f->symbol,
+                             f->inlined ? f->short_name : NULL };
+    for (int i = 0; i < 4; i++) {
         if (!names[i])
             continue;
         if (glob_match(pattern, names[i]))
@@ -887,11 +889,13 @@ static struct target error_target(const struct report_view *v, const struct mt_e
     return t;
 }
 
-/* A loss record's allocator is not in the log: its virtual frame answers to them all. */
+/* A loss record's virtual frame answers to its family's allocators (to them all when the
+ * log does not say: aligned allocators are of the malloc family there too). */
 static struct target leak_target(const struct report_view *v, const struct mt_leak *l)
 {
     struct target t = { .kind = SK_LEAK, .leak_bit = 1u << l->cls, .has_vframe = true,
-                        .vframe = alloc_frame(MT_FN_UNKNOWN),
+                        .vframe = l->alloc_fn == MT_FN_NEW || l->alloc_fn == MT_FN_NEW_ARRAY
+                                  ? alloc_frame(l->alloc_fn) : alloc_frame(MT_FN_UNKNOWN),
                         .stack = report_view_stack(v, l->stack, false) };
     return t;
 }
@@ -978,7 +982,7 @@ static void put_name(FILE *out, const char *prefix, const char *name)
 static const char *gen_name(const struct sym_frame *f)
 {
     if (f->inlined)
-        return f->linkage ? f->linkage : f->function;
+        return f->short_name ? f->short_name : f->linkage ? f->linkage : f->function;
     return f->symbol ? f->symbol : f->linkage ? f->linkage : f->function;
 }
 
@@ -1094,10 +1098,11 @@ void supp_print_leak(FILE *out, const struct report_view *v, const struct mt_lea
     const struct sym_stack *s = report_view_stack(v, l->stack, false);
     char extra[48];
     snprintf(extra, sizeof extra, "match-leak-kinds: %s", kinds[l->cls]);
-    /* The log does not say which allocator made a loss record's blocks: a C++ caller
-     * most likely used operator new, anything else malloc. memtrace itself matches any
-     * allocator there. */
+    /* An older log does not say which allocator made a loss record's blocks: a C++
+     * caller most likely used operator new, anything else malloc. */
     const char *linkage = s && s->n ? s->frames[0].linkage : NULL;
     bool cxx = linkage && strncmp(linkage, "_Z", 2) == 0;
-    put_entry(out, "Memcheck:Leak", extra, cxx ? "_Znwm" : "malloc", s);
+    const char *frame = l->alloc_fn != MT_FN_UNKNOWN ? alloc_name(l->alloc_fn)
+                        : cxx ? "_Znwm" : "malloc";
+    put_entry(out, "Memcheck:Leak", extra, frame, s);
 }

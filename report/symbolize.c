@@ -618,7 +618,6 @@ static const char *die_linkage(struct symbolizer *sym, Dwarf_Die *die)
     return intern(sym, name ? name : dwarf_diename(die));
 }
 
-/* Where the inlined call INL was made: its DW_AT_call_file and DW_AT_call_line. */
 /* DIR/FILE with "." and "dir/.." steps taken out, into out (size PATH_MAX). */
 static void join_path(const char *dir, const char *file, char *out)
 {
@@ -653,6 +652,7 @@ static const char *unit_file(struct symbolizer *sym, const char *dir, const char
     return intern(sym, path);
 }
 
+/* Where the inlined call INL was made: its DW_AT_call_file and DW_AT_call_line. */
 static void call_site(struct symbolizer *sym, Dwarf_Die *inl, struct sym_frame *f)
 {
     Dwarf_Attribute attr;
@@ -737,14 +737,20 @@ static size_t resolve_addr(struct symbolizer *sym, uint64_t addr, struct sym_fra
     size_t n = depth ? depth : 1;
     for (size_t j = 0; j < n; j++) {
         struct sym_frame *f = &out[j];
+        Dwarf_Attribute attr;
         *f = (struct sym_frame){ .module = path, .inlined = j + 1 < n };
         if (depth) {
-            f->function = die_function(sym, &chain[depth - 1 - j]);
-            f->linkage = die_linkage(sym, &chain[depth - 1 - j]);
+            Dwarf_Die *die = &chain[depth - 1 - j];
+            f->function = die_function(sym, die);
+            f->linkage = die_linkage(sym, die);
+            f->short_name = intern(sym, dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attr)));
         }
         if (j + 1 == n && es)
             f->symbol = intern(sym, es->name);
-        if (!f->function && j + 1 == n) {
+        /* No DWARF name, or only a short one (lambdas, local classes, anonymous namespaces
+         * have no linkage name there): the symbol demangles to the qualified name. */
+        if (j + 1 == n && (!f->function || (f->linkage == f->short_name && es &&
+                                            strncmp(es->name, "_Z", 2) == 0))) {
             f->function = symname;
             f->linkage = f->symbol;
         }

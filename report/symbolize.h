@@ -22,6 +22,8 @@ struct sym_frame {
                              * match); NULL when unknown */
     const char *symbol;     /* raw symbol-table name of the real function, e.g.
                              * pthread_create@@GLIBC_2.34; NULL for inlined frames */
+    const char *short_name; /* the DWARF name alone (operator(), alloc): what valgrind calls
+                             * an inlined call; NULL when unknown */
     const char *file;       /* as the debug info names it; NULL when unknown */
     unsigned line;          /* 0 when unknown */
     const char *module;     /* path of the logged module; NULL when no module holds pc */

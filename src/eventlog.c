@@ -509,7 +509,7 @@ void eventlog_error(const struct error_event *e)
     os_unlock(&elog.lock);
 }
 
-void eventlog_leak(enum leak_class cls, uint64_t bytes, uint64_t blocks,
+void eventlog_leak(enum leak_class cls, int alloc_kind, uint64_t bytes, uint64_t blocks,
                    uint64_t indirect_bytes, uint32_t stack)
 {
     char buf[LINE_SIZE];
@@ -521,6 +521,8 @@ void eventlog_leak(enum leak_class cls, uint64_t bytes, uint64_t blocks,
     key_dec(&l, "bytes", bytes);
     key_dec(&l, "blocks", blocks);
     key_dec(&l, "indirect", indirect_bytes);
+    if (alloc_kind >= 0 && alloc_kind < ALLOC_KIND_COUNT)
+        key_str(&l, "alloc_fn", alloc_kind_names[alloc_kind]);
     write_line_with_stack(&l, stack);
 }
 

@@ -68,7 +68,8 @@ bool eventlog_reopen_in_child(void);
 const char *eventlog_path(void);
 void eventlog_write_modules(void);
 void eventlog_error(const struct error_event *error);
-void eventlog_leak(enum leak_class cls, uint64_t bytes, uint64_t blocks,
+/* alloc_kind: enum alloc_kind of the record's blocks. */
+void eventlog_leak(enum leak_class cls, int alloc_kind, uint64_t bytes, uint64_t blocks,
                    uint64_t indirect_bytes, uint32_t stack);
 void eventlog_mapping(uintptr_t addr, size_t len, uint32_t stack);
 void eventlog_summary(const struct heap_totals *totals);

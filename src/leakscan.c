@@ -29,6 +29,7 @@ struct scan_block {
     uint32_t stack;
     uint8_t state;
     uint8_t heuristic;               /* REACHABLE only through a heuristic's interior pointer */
+    uint8_t kind;                    /* enum alloc_kind */
 };
 
 struct range {
@@ -82,7 +83,7 @@ static void copy_block(const struct block *b, void *ctx)
     if (b->state != BLOCK_LIVE)
         return;
     s->blocks[s->nblocks++] = (struct scan_block){
-        .addr = b->addr, .size = b->size, .stack = b->alloc_stack,
+        .addr = b->addr, .size = b->size, .stack = b->alloc_stack, .kind = b->kind,
     };
 }
 
@@ -609,8 +610,10 @@ static enum leak_class class_of(uint8_t state)
     }
 }
 
+/* Blocks of one class, allocation stack and allocator family: valgrind's stacks start in
+ * the allocator, so malloc and new from one line are two records there too. */
 struct loss_record {
-    uint64_t key;                    /* class << 32 | stack, + 1 so that 0 means empty */
+    uint64_t key;                    /* (kind << 2 | class) << 32 | stack, + 1: 0 is empty */
     uint64_t bytes, blocks, indirect;
 };
 
@@ -626,7 +629,7 @@ static void write_loss_records(struct scan *s, struct heap_totals *totals)
         const struct scan_block *b = &s->blocks[i];
         totals->live_blocks++;
         totals->live_bytes += b->size;
-        uint64_t key = ((uint64_t)class_of(b->state) << 32 | b->stack) + 1;
+        uint64_t key = ((uint64_t)(b->kind << 2 | class_of(b->state)) << 32 | b->stack) + 1;
         size_t slot = (key * 0x9e3779b97f4a7c15ull) >> 20 & (cap - 1);
         while (recs[slot].key && recs[slot].key != key)
             slot = (slot + 1) & (cap - 1);
@@ -643,7 +646,8 @@ static void write_loss_records(struct scan *s, struct heap_totals *totals)
         if (!recs[i].key)
             continue;
         uint64_t key = recs[i].key - 1;
-        eventlog_leak((enum leak_class)(key >> 32), recs[i].bytes, recs[i].blocks,
+        eventlog_leak((enum leak_class)(key >> 32 & 3), (int)(key >> 34),
+                      recs[i].bytes, recs[i].blocks,
                       recs[i].indirect, (uint32_t)key);
     }
     pool_free(s->pool, recs);

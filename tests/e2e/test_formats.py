@@ -982,3 +982,35 @@ def test_baseline_states(paths, tmp_path):
     assert same.md.splitlines()[0].startswith("# memtrace report: `leak_indirect` — 0 new errors")
     assert "definitely lost in loss record 1 of 3 (leak) — known (in the baseline)" in same.md
     assert other.md.count("— new (not in the baseline)") == 5
+
+
+def test_cxx_local_function_names_as_valgrind(paths, run_memtrace, valgrind, tmp_path):
+    """Lambdas, functions of an anonymous namespace or of a local class and static functions
+    have only a short name in DWARF: their frames are named as their symbols demangle, the
+    qualified name with its parameters, as valgrind names them."""
+    cxx = shutil.which("g++")
+    assert cxx, "no C++ compiler"
+    src, prog = tmp_path / "names.cpp", tmp_path / "names"
+    src.write_text("#include <cstdlib>\n"
+                   "static void *volatile keep;\n"
+                   "namespace { struct Anon { __attribute__((noinline)) void alloc() { keep = malloc(11); } }; }\n"
+                   "__attribute__((noinline)) static void static_fn(int n) { keep = malloc(n); }\n"
+                   "int main() {\n"
+                   "    auto lambda = [](int n) __attribute__((noinline)) { keep = malloc(n); };\n"
+                   "    lambda(13);\n"
+                   "    Anon().alloc();\n"
+                   "    static_fn(17);\n"
+                   "    keep = 0;\n"
+                   "    return 0;\n"
+                   "}\n")
+    subprocess.run([cxx, "-g", "-O0", "-o", str(prog), str(src)], check=True, timeout=u.TIMEOUT)
+    out = tmp_path / "names.json"
+    report = u.load_report(out, run_memtrace(f"--json={out}", prog))
+    memtrace_names = {r["bytes"]: r["stack"][0].get("function") for r in u.leak_records(report)
+                      if r["bytes"] in (11, 13, 17)}
+    u.run_valgrind(valgrind, [str(prog)], str(tmp_path / "vg.xml"), cwd=tmp_path)
+    valgrind_names = {r["bytes"]: next(f["function"] for f in r["stack"]
+                                       if f["function"] not in ("malloc",))
+                      for r in u.parse_valgrind_xml(tmp_path / "vg.xml") if r["bytes"] in (11, 13, 17)}
+    assert memtrace_names == valgrind_names, (memtrace_names, valgrind_names)
+    assert memtrace_names[17] == "static_fn(int)"

@@ -577,3 +577,29 @@ def test_valgrind_entries_for_a_stripped_program(valgrind, run_memtrace, tmp_pat
     assert report["summary"]["leaked_blocks"]["definite"] == 0, (
         f"{u.describe(counted(report))}\n{supp.read_text()}")
     assert report["summary"]["suppressed"]["blocks"] == 2
+
+
+def test_inlined_member_entries_both_ways(valgrind, run_memtrace, tmp_path):
+    """An inlined C++ member function: valgrind names its frame by the short DWARF name
+    (`fun:get`), and entries either tool writes silence the leak in the other."""
+    src, prog = tmp_path / "inl.cpp", tmp_path / "inl"
+    src.write_text("#include <cstdlib>\n"
+                   "static void *volatile keep;\n"
+                   "struct Pool { __attribute__((always_inline)) void *get(int n) { return malloc(n); } };\n"
+                   "__attribute__((noinline)) static void fill() { Pool p; keep = p.get(19); keep = 0; }\n"
+                   "int main() { fill(); return 0; }\n")
+    subprocess.run(["g++", "-g", "-O0", "-o", str(prog), str(src)], check=True, timeout=u.TIMEOUT)
+    entries = [e for e in valgrind_entries(valgrind, prog, [], tmp_path) if "Memcheck:Leak" in e]
+    assert entries and any("fun:get" in e for e in entries), entries
+    supp = write_entries(tmp_path / "valgrind.supp", entries, [f"vg-{i}" for i in range(len(entries))])
+    out = tmp_path / "r.json"
+    report = u.load_report(out, run_memtrace(f"--json={out}", f"--suppressions={supp}", prog))
+    assert report["summary"]["leaked_blocks"]["definite"] == 0, u.describe(counted(report))
+
+    proc = run_memtrace("--gen-suppressions=all", prog)
+    ours = [e for e in entries_in(proc.stderr) if "Memcheck:Leak" in e]
+    assert ours and any("fun:get" in e for e in ours), ours
+    mine = write_entries(tmp_path / "memtrace.supp", ours, [f"mt-{i}" for i in range(len(ours))])
+    run = subprocess.run([valgrind, "--leak-check=full", f"--suppressions={mine}", str(prog)],
+                         capture_output=True, text=True, timeout=u.VALGRIND_TIMEOUT)
+    assert "definitely lost: 0 bytes in 0 blocks" in run.stderr, run.stderr
