@@ -388,8 +388,26 @@ static const char *auxwhat(const struct xml_node *err)
     return aux ? aux : "";
 }
 
+/* "Address A is N bytes inside a block of size S free'd": not "... not stack'd, malloc'd
+ * or (recently) free'd", which is no block at all. */
+static bool names_freed_block(const char *aux)
+{
+    return strstr(aux, "a block of size") && strstr(aux, " free'd");
+}
+
+/* "Address A is N bytes inside a block of size S alloc'd" for an access of the size WHAT
+ * gives that runs past the block's end: valgrind names the access's first byte. */
+static bool runs_past_block(const char *what, const char *aux)
+{
+    unsigned long size, offset, block;
+    const char *w = what ? strstr(what, "of size ") : NULL, *a = strstr(aux, " is ");
+    return w && a && sscanf(w, "of size %lu", &size) == 1 &&
+           sscanf(a, " is %lu bytes inside a block of size %lu alloc'd", &offset, &block) == 2 &&
+           offset + size > block;
+}
+
 /* memtrace's kind for a valgrind error, NULL for one memtrace does not look for. */
-static const char *memtrace_kind(const char *vg, const char *aux)
+static const char *memtrace_kind(const char *vg, const char *what, const char *aux)
 {
     static const char *const leaks[][2] = {
         { "Leak_DefinitelyLost", "leak/definite" }, { "Leak_IndirectlyLost", "leak/indirect" },
@@ -399,7 +417,7 @@ static const char *memtrace_kind(const char *vg, const char *aux)
         if (strcmp(vg, leaks[i][0]) == 0)
             return leaks[i][1];
     if (strcmp(vg, "InvalidFree") == 0)
-        return strstr(aux, "free'd") ? "double-free" : "invalid-free";
+        return names_freed_block(aux) ? "double-free" : "invalid-free";
     if (strcmp(vg, "MismatchedFree") == 0)
         return "mismatched-free";
     if (strcmp(vg, "FishyValue") == 0)
@@ -408,9 +426,9 @@ static const char *memtrace_kind(const char *vg, const char *aux)
         return "overlap";
     if (strcmp(vg, "InvalidRead") != 0 && strcmp(vg, "InvalidWrite") != 0)
         return NULL;
-    if (strstr(aux, "free'd"))
+    if (names_freed_block(aux))
         return "use-after-free";
-    if (strstr(aux, "bytes after a block"))
+    if (strstr(aux, "bytes after a block") || runs_past_block(what, aux))
         return "heap-overflow";
     if (strstr(aux, "bytes before a block"))
         return "heap-underflow";
@@ -446,7 +464,7 @@ static void valgrind_error(struct side *s, const struct xml_node *err, const cha
     const char *vg = xml_child_text(err, "kind");
     if (!vg)
         return;
-    const char *kind = memtrace_kind(vg, auxwhat(err));
+    const char *kind = memtrace_kind(vg, xml_child_text(err, "what"), auxwhat(err));
     if (!kind) {
         char note[96];
         snprintf(note, sizeof note, "%.40s (memtrace does not look for these)", vg);

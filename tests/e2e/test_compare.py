@@ -81,6 +81,33 @@ def test_rows_of_an_agreement(run_memtrace, pair_of):
     assert ("both", "double-free", "-", "double_free < main") in r
 
 
+def test_free_of_no_block_is_an_invalid_free(run_memtrace, pair_of, tmp_path):
+    """valgrind's "not stack'd, malloc'd or (recently) free'd" names no freed block: an
+    invalid free, not a double free."""
+    p = pair_of("bad_free")
+    xml = re.sub(r"is in a rw- \S+ segment", "is not stack'd, malloc'd or (recently) free'd",
+                 p.xml.read_text())
+    assert "(recently) free'd" in xml
+    edited = tmp_path / "nowhere.xml"
+    edited.write_text(xml)
+    out = compare(run_memtrace, p.json, edited).stdout
+    assert ("both", "invalid-free", "-", "free_never_allocated < main") in rows(out), out
+
+
+def test_access_running_past_the_end(run_memtrace, pair_of, tmp_path):
+    """valgrind names a wide access that starts inside a block and ends past it "N bytes
+    inside a block of size S alloc'd": a heap overflow, as memtrace reports it."""
+    p = pair_of("overflow", ("overflow_write_1",))
+    xml = p.xml.read_text()
+    xml = xml.replace("Invalid write of size 1", "Invalid write of size 8").replace(
+        "is 0 bytes after a block of size 13 alloc'd", "is 8 bytes inside a block of size 13 alloc'd")
+    assert "8 bytes inside a block of size 13" in xml
+    edited = tmp_path / "wide.xml"
+    edited.write_text(xml)
+    out = compare(run_memtrace, p.json, edited).stdout
+    assert any(x[0] == "both" and x[1] == "heap-overflow" for x in rows(out)), out
+
+
 def dwarf_name(fn):
     """A function as valgrind names an inlined frame, from DWARF: no scope, return type,
     parameters, or integer suffixes in template arguments ("_M_invoke<0, 1>")."""
