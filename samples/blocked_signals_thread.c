@@ -2,7 +2,8 @@
  * signals to one thread) and waits in sigwait, holding a block only in its own stack
  * frame, when main returns. The exit-time leak check cannot stop that thread with a
  * signal: its stack must still be scanned (the block is reachable, not lost), and the
- * check must not wait long for it.
+ * check must not wait long for it. With the argument `spin` the worker runs instead, in a
+ * loop of its own code, where not even /proc can say where its stack pointer is.
  *
  * Expected (valgrind 3.19 agrees):
  *   24 bytes in 1 blocks definitely lost (leak_block, from main)
@@ -21,6 +22,7 @@
 
 static pthread_barrier_t ready;
 static volatile pid_t worker_tid;
+static volatile int spin, spinning;
 
 /* Whether the thread sleeps in rt_sigtimedwait (128), by its /proc syscall file: main
  * must not exit while the worker is still on its way there. */
@@ -53,6 +55,8 @@ static void *hold_and_wait(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_barrier_wait(&ready);
+    while (spin)
+        spinning = 1;
     sigset_t never;
     sigemptyset(&never);
     sigaddset(&never, SIGUSR2);
@@ -62,14 +66,15 @@ static void *hold_and_wait(void *arg)
     return (void *)held;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     pthread_t worker;
+    spin = argc > 1 && strcmp(argv[1], "spin") == 0;
     pthread_barrier_init(&ready, NULL, 2);
     if (pthread_create(&worker, NULL, hold_and_wait, NULL) != 0)
         return 1;
     pthread_barrier_wait(&ready);
-    while (!in_sigwait(worker_tid))
+    while (spin ? !spinning : !in_sigwait(worker_tid))
         sched_yield();
     leak_block();
     sample_forget();

@@ -448,7 +448,8 @@ static void report_bad_free(enum error_kind kind, uintptr_t addr, enum alloc_kin
         e.alloc_stack = b->alloc_stack;
         e.free_stack = b->state == BLOCK_FREED ? b->free_stack : 0;
     } else {
-        e.on_stack = unwind_cache_on_thread_stack(addr);
+        uintptr_t lo, hi;
+        e.on_stack = unwind_cache_stack_bounds(&lo, &hi) && addr >= lo && addr < hi;
     }
     eventlog_error(&e);
 }

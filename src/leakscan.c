@@ -13,6 +13,7 @@
 #include "nested.h"
 #include "quarantine.h"
 #include "stacks.h"
+#include "thread_registry.h"
 #include "threads.h"
 
 #define RED_ZONE 128                 /* the x86_64 ABI lets leaf code use this below sp */
@@ -570,6 +571,7 @@ static void mark_loader_blocks(struct scan *s)
 
 static void scan_stopped_threads(struct scan *s, const struct thread_snapshot *t, size_t n)
 {
+    uintptr_t lo, hi;
     for (size_t i = 0; i < n; i++) {
         if (__atomic_load_n(&t[i].stopped, __ATOMIC_ACQUIRE)) {
             scan_words(s, (uintptr_t)t[i].regs, (uintptr_t)(t[i].regs + THREAD_REG_COUNT), true);
@@ -580,8 +582,22 @@ static void scan_stopped_threads(struct scan *s, const struct thread_snapshot *t
              * sits at the top of it) from the stack pointer /proc gave; its registers are
              * unseen. */
             scan_thread(s, t[i].asleep_sp - RED_ZONE, 0);
+        } else if (thread_registry_stack(t[i].tid, &lo, &hi)) {
+            /* One that blocks signals and runs: its whole stack, dead frames and all. */
+            scan_root(s, lo, hi);
         }
     }
+}
+
+/* Ended threads' descriptors and static TLS, where glibc keeps them while the stack
+ * stays mapped (read only where it still is). */
+#define ENDED_THREADS_READ 1024
+static void scan_ended_threads(struct scan *s)
+{
+    uintptr_t tps[ENDED_THREADS_READ];
+    size_t n = thread_registry_ended_tps(tps, ENDED_THREADS_READ);
+    for (size_t i = 0; i < n; i++)
+        scan_root(s, tps[i] - s->caller->static_tls_size, tps[i] + TCB_SIZE);
 }
 
 /* ----------------------------------------------------------------------------------
@@ -687,6 +703,7 @@ void leakscan_run(struct pool *pool, const struct scan_caller *caller, struct he
         drain_marks(&s);
         scan_thread(&s, caller->stack_from, (uintptr_t)__builtin_thread_pointer());
         scan_stopped_threads(&s, threads, nthreads);
+        scan_ended_threads(&s);
         form_cliques(&s);
         write_loss_records(&s, totals);
     }

@@ -25,6 +25,7 @@
 #include "quarantine.h"
 #include "slab.h"
 #include "stacks.h"
+#include "thread_registry.h"
 #include "unwind_cache.h"
 
 #define POOL_ARENA_ORDER 26          /* 64 MiB arenas, reserved lazily by the kernel */
@@ -225,6 +226,7 @@ static bool read_options(void)
 static void thread_exit(void *unused)
 {
     (void)unused;
+    thread_registry_ended(os_gettid(), (uintptr_t)__builtin_thread_pointer());
     unwind_cache_thread_exit();
     fault_thread_exit();
     int was_busy = runtime_thread.busy;
@@ -239,9 +241,12 @@ static pthread_key_t thread_exit_key;
 /* The key's destructor only runs for a thread that set a value: done on its first call. */
 void runtime_thread_start(void)
 {
+    uintptr_t lo, hi;
     if (!runtime_thread.exit_hooked && rt.thread_exit_key_ready) {
         runtime_thread.exit_hooked = 1;
         pthread_setspecific(thread_exit_key, &runtime_thread);
+        if (os_gettid() != rt.pid && unwind_cache_stack_bounds(&lo, &hi))
+            thread_registry_started(os_gettid(), lo, hi);
     }
 }
 

@@ -148,10 +148,14 @@ static struct thread_cache *thread_cache(void)
     return cache = c;
 }
 
-bool unwind_cache_on_thread_stack(uintptr_t addr)
+bool unwind_cache_stack_bounds(uintptr_t *lo, uintptr_t *hi)
 {
     const struct thread_cache *c = thread_cache();
-    return c && addr >= c->lo && addr < c->hi;
+    if (!c || c->lo >= c->hi)
+        return false;
+    *lo = c->lo;
+    *hi = c->hi;
+    return true;
 }
 
 /* Reads other frames' stack words on purpose. */

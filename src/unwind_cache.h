@@ -23,9 +23,10 @@ void unwind_cache_thread_exit(void);
 
 /* The cached id for a capture at (sp, ra) with this depth limit, or 0. */
 uint32_t unwind_cache_find(uintptr_t sp, uintptr_t ra, int max_depth);
-/* Whether addr lies in the calling thread's stack (as far as its bounds are known): an
- * invalid free's address is described as "on thread N's stack", as valgrind does. */
-bool unwind_cache_on_thread_stack(uintptr_t addr);
+/* The calling thread's stack, [*lo, *hi), as its cache knows it; false when unknown. (An
+ * invalid free's address there is "on thread N's stack"; the leak scan reads a thread it
+ * cannot stop whole.) */
+bool unwind_cache_stack_bounds(uintptr_t *lo, uintptr_t *hi);
 /* The calling thread's finds that hit and that missed, so far. */
 void unwind_cache_counts(uint64_t *hits, uint64_t *misses);
 /* Remembers id for the frames pcs[1..n) just unwound from (sp, ra); pcs[0] is the

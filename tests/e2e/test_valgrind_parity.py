@@ -45,6 +45,7 @@ SAMPLES = {
     "threads":          (("definite", "indirect", "possible"), ("reachable",), False),
     "exit_from_thread": (("definite", "indirect"), ("possible", "reachable"), False),
     "blocked_signals_thread": (("definite", "indirect"), ("possible", "reachable"), False),
+    "ended_threads":    (("definite", "indirect"), ("possible", "reachable"), False),
     "leak_cpp":         (CPP, (), False),
     "clean_cpp":        (CPP, (), False),
     "reachable_heuristics": (CPP, (), False),

@@ -1,0 +1,67 @@
+/* thread_registry.c — live threads' stacks and ended threads' thread pointers (see
+ * thread_registry.h). */
+#include "thread_registry.h"
+
+#define LIVE_SLOTS 4096
+#define ENDED_SLOTS 1024
+
+struct live_thread {
+    pid_t tid;                       /* 0: a free slot */
+    uintptr_t lo, hi;
+};
+
+static struct live_thread live[LIVE_SLOTS];
+static uintptr_t ended[ENDED_SLOTS];
+static unsigned ended_next;
+
+void thread_registry_started(pid_t tid, uintptr_t stack_lo, uintptr_t stack_hi)
+{
+    for (size_t i = 0; i < LIVE_SLOTS; i++) {
+        pid_t free_slot = 0;
+        if (__atomic_compare_exchange_n(&live[i].tid, &free_slot, tid, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED)) {
+            __atomic_store_n(&live[i].lo, stack_lo, __ATOMIC_RELAXED);
+            __atomic_store_n(&live[i].hi, stack_hi, __ATOMIC_RELEASE);
+            return;
+        }
+    }
+}
+
+void thread_registry_ended(pid_t tid, uintptr_t tp)
+{
+    for (size_t i = 0; i < LIVE_SLOTS; i++) {
+        if (__atomic_load_n(&live[i].tid, __ATOMIC_ACQUIRE) == tid) {
+            __atomic_store_n(&live[i].hi, 0, __ATOMIC_RELAXED);
+            __atomic_store_n(&live[i].tid, 0, __ATOMIC_RELEASE);
+            break;
+        }
+    }
+    for (size_t i = 0; i < ENDED_SLOTS; i++)
+        if (__atomic_load_n(&ended[i], __ATOMIC_RELAXED) == tp)
+            return;
+    unsigned slot = __atomic_fetch_add(&ended_next, 1, __ATOMIC_RELAXED) % ENDED_SLOTS;
+    __atomic_store_n(&ended[slot], tp, __ATOMIC_RELEASE);
+}
+
+bool thread_registry_stack(pid_t tid, uintptr_t *lo, uintptr_t *hi)
+{
+    for (size_t i = 0; i < LIVE_SLOTS; i++) {
+        if (__atomic_load_n(&live[i].tid, __ATOMIC_ACQUIRE) == tid) {
+            *hi = __atomic_load_n(&live[i].hi, __ATOMIC_ACQUIRE);
+            *lo = __atomic_load_n(&live[i].lo, __ATOMIC_RELAXED);
+            return *lo < *hi;
+        }
+    }
+    return false;
+}
+
+size_t thread_registry_ended_tps(uintptr_t *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ENDED_SLOTS && n < cap; i++) {
+        uintptr_t tp = __atomic_load_n(&ended[i], __ATOMIC_ACQUIRE);
+        if (tp)
+            out[n++] = tp;
+    }
+    return n;
+}
