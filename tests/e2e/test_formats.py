@@ -798,27 +798,34 @@ def test_odd_source_paths(paths, tmp_path):
     assert "> 5 |     keep = malloc(24); /* the leak */" in run.md
 
 
+def build_cxx(tmp_path, name, flags, source):
+    """tmp_path/name built from the C++ source with g++ and flags."""
+    cxx = shutil.which("g++")
+    assert cxx, "no C++ compiler"
+    src, prog = tmp_path / f"{name}.cpp", tmp_path / name
+    src.write_text(source)
+    subprocess.run([cxx, *flags, "-o", str(prog), str(src)], check=True, timeout=u.TIMEOUT)
+    return prog
+
+
 def test_no_line_for_code_without_debug_info(paths, run_memtrace, tmp_path):
     """At -O2 g++ puts main first in .text, and crt1's _start (no debug info) right after
     it: _start has no file:line, not one of the inlined code that ends main."""
-    cxx = shutil.which("g++")
-    assert cxx, "no C++ compiler"
-    src, prog = tmp_path / "o2.cpp", tmp_path / "o2"
-    src.write_text("#include <cstdio>\n#include <cstring>\n#include <vector>\n"
-                   "static void leak_vector() {\n"
-                   "    auto *v = new std::vector<int>(9);\n"
-                   "    v->push_back(1);\n"
-                   "    std::printf(\"%zu\\n\", v->size());\n"
-                   "}\n"
-                   "int main(int argc, char **argv) {\n"
-                   "    if (argc > 1 && !std::strcmp(argv[1], \"x\")) {\n"
-                   "        std::vector<int> w(3);\n"
-                   "        std::printf(\"%d\\n\", w[0]);\n"
-                   "    }\n"
-                   "    leak_vector();\n"
-                   "    return 0;\n"
-                   "}\n")
-    subprocess.run([cxx, "-g", "-O2", "-o", str(prog), str(src)], check=True, timeout=u.TIMEOUT)
+    prog = build_cxx(tmp_path, "o2", ("-g", "-O2"),
+                     "#include <cstdio>\n#include <cstring>\n#include <vector>\n"
+                     "static void leak_vector() {\n"
+                     "    auto *v = new std::vector<int>(9);\n"
+                     "    v->push_back(1);\n"
+                     "    std::printf(\"%zu\\n\", v->size());\n"
+                     "}\n"
+                     "int main(int argc, char **argv) {\n"
+                     "    if (argc > 1 && !std::strcmp(argv[1], \"x\")) {\n"
+                     "        std::vector<int> w(3);\n"
+                     "        std::printf(\"%d\\n\", w[0]);\n"
+                     "    }\n"
+                     "    leak_vector();\n"
+                     "    return 0;\n"
+                     "}\n")
     out = tmp_path / "o2.json"
     proc = run_memtrace(f"--json={out}", prog)
     report = u.load_report(out, proc)
@@ -988,22 +995,19 @@ def test_cxx_local_function_names_as_valgrind(paths, run_memtrace, valgrind, tmp
     """Lambdas, functions of an anonymous namespace or of a local class and static functions
     have only a short name in DWARF: their frames are named as their symbols demangle, the
     qualified name with its parameters, as valgrind names them."""
-    cxx = shutil.which("g++")
-    assert cxx, "no C++ compiler"
-    src, prog = tmp_path / "names.cpp", tmp_path / "names"
-    src.write_text("#include <cstdlib>\n"
-                   "static void *volatile keep;\n"
-                   "namespace { struct Anon { __attribute__((noinline)) void alloc() { keep = malloc(11); } }; }\n"
-                   "__attribute__((noinline)) static void static_fn(int n) { keep = malloc(n); }\n"
-                   "int main() {\n"
-                   "    auto lambda = [](int n) __attribute__((noinline)) { keep = malloc(n); };\n"
-                   "    lambda(13);\n"
-                   "    Anon().alloc();\n"
-                   "    static_fn(17);\n"
-                   "    keep = 0;\n"
-                   "    return 0;\n"
-                   "}\n")
-    subprocess.run([cxx, "-g", "-O0", "-o", str(prog), str(src)], check=True, timeout=u.TIMEOUT)
+    prog = build_cxx(tmp_path, "names", ("-g", "-O0"),
+                     "#include <cstdlib>\n"
+                     "static void *volatile keep;\n"
+                     "namespace { struct Anon { __attribute__((noinline)) void alloc() { keep = malloc(11); } }; }\n"
+                     "__attribute__((noinline)) static void static_fn(int n) { keep = malloc(n); }\n"
+                     "int main() {\n"
+                     "    auto lambda = [](int n) __attribute__((noinline)) { keep = malloc(n); };\n"
+                     "    lambda(13);\n"
+                     "    Anon().alloc();\n"
+                     "    static_fn(17);\n"
+                     "    keep = 0;\n"
+                     "    return 0;\n"
+                     "}\n")
     out = tmp_path / "names.json"
     report = u.load_report(out, run_memtrace(f"--json={out}", prog))
     memtrace_names = {r["bytes"]: r["stack"][0].get("function") for r in u.leak_records(report)
