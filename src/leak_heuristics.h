@@ -32,10 +32,20 @@ struct memory_map {
     unsigned (*kind_of)(const struct memory_map *map, uintptr_t addr, uintptr_t *end);
 };
 
+/* A block as the heuristics see it. starts_with_vtable caches that test, which every
+ * interior pointer into the block would repeat: 0 not yet known, then VTABLE_NO/YES. */
+#define VTABLE_NO  1
+#define VTABLE_YES 2
+struct heuristic_block {
+    uintptr_t addr;
+    size_t size;
+    uint8_t starts_with_vtable;
+};
+
 /* Which heuristic, among the enabled ones (bit 1 << (h - 1) for heuristic h, the order of
- * --leak-check-heuristics), takes the interior pointer p as a pointer to the block
- * [block, block + size); HEURISTIC_NONE when none does. */
-enum leak_heuristic leak_heuristic_of(uintptr_t p, uintptr_t block, size_t size, unsigned enabled,
+ * --leak-check-heuristics), takes the interior pointer p as a pointer to the block;
+ * HEURISTIC_NONE when none does. */
+enum leak_heuristic leak_heuristic_of(uintptr_t p, struct heuristic_block *b, unsigned enabled,
                                       const struct memory_map *map);
 
 #endif

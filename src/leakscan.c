@@ -31,6 +31,7 @@ struct scan_block {
     uint8_t state;
     uint8_t heuristic;               /* REACHABLE only through a heuristic's interior pointer */
     uint8_t kind;                    /* enum alloc_kind */
+    uint8_t starts_with_vtable;      /* the heuristics' cache (leak_heuristics.h) */
 };
 
 struct range {
@@ -264,12 +265,14 @@ static void push(struct scan *s, size_t i)
     s->marks[s->nmarks++] = (uint32_t)i;
 }
 
-static enum leak_heuristic heuristic_of(const struct scan *s, uintptr_t p,
-                                       const struct scan_block *b)
+static enum leak_heuristic heuristic_of(const struct scan *s, uintptr_t p, struct scan_block *b)
 {
     if (p == b->addr || !s->caller->heuristics)
         return HEURISTIC_NONE;
-    return leak_heuristic_of(p, b->addr, b->size, s->caller->heuristics, &s->map);
+    struct heuristic_block hb = {b->addr, b->size, b->starts_with_vtable};
+    enum leak_heuristic h = leak_heuristic_of(p, &hb, s->caller->heuristics, &s->map);
+    b->starts_with_vtable = hb.starts_with_vtable;
+    return h;
 }
 
 /* valgrind's rule: a start pointer from a definite (root or reachable) holder makes a
