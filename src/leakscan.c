@@ -593,14 +593,14 @@ static void scan_stopped_threads(struct scan *s, const struct thread_snapshot *t
 }
 
 /* Ended threads' descriptors and static TLS, where glibc keeps them while the stack
- * stays mapped (read only where it still is). */
+ * stays mapped (read only where it still is; not the dead frames below the TLS). */
 #define ENDED_THREADS_READ 1024
 static void scan_ended_threads(struct scan *s)
 {
-    uintptr_t tps[ENDED_THREADS_READ];
-    size_t n = thread_registry_ended_tps(tps, ENDED_THREADS_READ);
+    struct ended_thread ended[ENDED_THREADS_READ];
+    size_t n = thread_registry_ended_threads(ended, ENDED_THREADS_READ);
     for (size_t i = 0; i < n; i++)
-        scan_root(s, tps[i] - s->caller->static_tls_size, tps[i] + TCB_SIZE);
+        scan_root(s, ended[i].tls_lo, ended[i].tp + TCB_SIZE);
 }
 
 /* ----------------------------------------------------------------------------------

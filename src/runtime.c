@@ -220,13 +220,36 @@ static bool read_options(void)
     return false;
 }
 
+struct tls_low {
+    uintptr_t lo, floor;
+};
+
+static int lower_tls(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+    struct tls_low *t = ctx;
+    uintptr_t data = (uintptr_t)info->dlpi_tls_data;
+    (void)size;
+    if (data >= t->floor && data < t->lo)
+        t->lo = data;
+    return 0;
+}
+
+/* The lowest of the calling thread's static TLS blocks: its frames start below it. */
+static uintptr_t static_tls_start(uintptr_t tp)
+{
+    struct tls_low t = {tp, tp - rt.static_tls_size};
+    dl_iterate_phdr(lower_tls, &t);
+    return t.lo;
+}
+
 /* Runs as each thread ends (a pthread key's destructor): its unwind cache and its signal
  * stack go back (kept, a program that made threads one after another for long ran out of
  * mappings: two a thread, vm.max_map_count 65530), and its cached slab slots. */
 static void thread_exit(void *unused)
 {
     (void)unused;
-    thread_registry_ended(os_gettid(), (uintptr_t)__builtin_thread_pointer());
+    uintptr_t tp = (uintptr_t)__builtin_thread_pointer();
+    thread_registry_ended(os_gettid(), static_tls_start(tp), tp);
     unwind_cache_thread_exit();
     fault_thread_exit();
     int was_busy = runtime_thread.busy;

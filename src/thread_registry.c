@@ -11,7 +11,7 @@ struct live_thread {
 };
 
 static struct live_thread live[LIVE_SLOTS];
-static uintptr_t ended[ENDED_SLOTS];
+static struct ended_thread ended[ENDED_SLOTS];
 static unsigned ended_next;
 
 void thread_registry_started(pid_t tid, uintptr_t stack_lo, uintptr_t stack_hi)
@@ -27,7 +27,7 @@ void thread_registry_started(pid_t tid, uintptr_t stack_lo, uintptr_t stack_hi)
     }
 }
 
-void thread_registry_ended(pid_t tid, uintptr_t tp)
+void thread_registry_ended(pid_t tid, uintptr_t tls_lo, uintptr_t tp)
 {
     for (size_t i = 0; i < LIVE_SLOTS; i++) {
         if (__atomic_load_n(&live[i].tid, __ATOMIC_ACQUIRE) == tid) {
@@ -36,11 +36,15 @@ void thread_registry_ended(pid_t tid, uintptr_t tp)
             break;
         }
     }
-    for (size_t i = 0; i < ENDED_SLOTS; i++)
-        if (__atomic_load_n(&ended[i], __ATOMIC_RELAXED) == tp)
-            return;
-    unsigned slot = __atomic_fetch_add(&ended_next, 1, __ATOMIC_RELAXED) % ENDED_SLOTS;
-    __atomic_store_n(&ended[slot], tp, __ATOMIC_RELEASE);
+    size_t slot = ENDED_SLOTS;
+    for (size_t i = 0; i < ENDED_SLOTS && slot == ENDED_SLOTS; i++)
+        if (__atomic_load_n(&ended[i].tp, __ATOMIC_RELAXED) == tp)
+            slot = i;
+    if (slot == ENDED_SLOTS)
+        slot = __atomic_fetch_add(&ended_next, 1, __ATOMIC_RELAXED) % ENDED_SLOTS;
+    __atomic_store_n(&ended[slot].tp, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&ended[slot].tls_lo, tls_lo, __ATOMIC_RELAXED);
+    __atomic_store_n(&ended[slot].tp, tp, __ATOMIC_RELEASE);
 }
 
 bool thread_registry_stack(pid_t tid, uintptr_t *lo, uintptr_t *hi)
@@ -55,13 +59,14 @@ bool thread_registry_stack(pid_t tid, uintptr_t *lo, uintptr_t *hi)
     return false;
 }
 
-size_t thread_registry_ended_tps(uintptr_t *out, size_t cap)
+size_t thread_registry_ended_threads(struct ended_thread *out, size_t cap)
 {
     size_t n = 0;
     for (size_t i = 0; i < ENDED_SLOTS && n < cap; i++) {
-        uintptr_t tp = __atomic_load_n(&ended[i], __ATOMIC_ACQUIRE);
-        if (tp)
-            out[n++] = tp;
+        uintptr_t tp = __atomic_load_n(&ended[i].tp, __ATOMIC_ACQUIRE);
+        uintptr_t tls_lo = __atomic_load_n(&ended[i].tls_lo, __ATOMIC_RELAXED);
+        if (tp && tls_lo <= tp)
+            out[n++] = (struct ended_thread){tls_lo, tp};
     }
     return n;
 }

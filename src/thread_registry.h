@@ -13,12 +13,18 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* An ended thread's static TLS and descriptor: [tls_lo, tp + the descriptor's size). */
+struct ended_thread {
+    uintptr_t tls_lo, tp;
+};
+
 void thread_registry_started(pid_t tid, uintptr_t stack_lo, uintptr_t stack_hi);
-/* The thread is ending: its stack leaves the table, its thread pointer joins the last
- * ended ones (a thread pointer already there is not added twice: glibc reuses stacks). */
-void thread_registry_ended(pid_t tid, uintptr_t tp);
+/* The thread is ending: its stack leaves the table, and it joins the last ended ones (a
+ * thread pointer already there is replaced: glibc reuses stacks). tls_lo: the start of its
+ * static TLS blocks, which sit right above its first frame. */
+void thread_registry_ended(pid_t tid, uintptr_t tls_lo, uintptr_t tp);
 bool thread_registry_stack(pid_t tid, uintptr_t *lo, uintptr_t *hi);
-/* Copies at most cap thread pointers of ended threads; returns how many. */
-size_t thread_registry_ended_tps(uintptr_t *out, size_t cap);
+/* Copies at most cap ended threads; returns how many. */
+size_t thread_registry_ended_threads(struct ended_thread *out, size_t cap);
 
 #endif
