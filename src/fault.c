@@ -14,6 +14,7 @@
 #include "os.h"
 #include "runtime.h"
 #include "stacks.h"
+#include "x86_access.h"
 
 /* The handler's own deepest path (cursor unwind, error line, module records) uses ~24 KiB;
  * fault_before_death may run the whole exit sequence. Reserved, not committed. */
@@ -47,111 +48,6 @@ static struct sigaction *previous_action(int sig)
         if (fault_signals[i] == sig)
             return &fault.previous[i];
     return NULL;
-}
-
-/* ----------------------------------------------------------------------------------
- * Access size: a small x86-64 decoder for the instructions that touch heap memory
- * -------------------------------------------------------------------------------- */
-
-/* Map 0F SSE/AVX moves and compares, by opcode and mandatory prefix (0, 66, F3, F2);
- * `vector` is the register width. Without a prefix the integer forms are MMX (8 bytes). */
-static size_t simd_size(uint8_t op, uint8_t prefix, bool rex_w, size_t vector)
-{
-    switch (op) {
-    case 0x10: case 0x11:                                  /* movups/pd, movss, movsd */
-        return prefix == 0xf3 ? 4 : prefix == 0xf2 ? 8 : vector;
-    case 0x12: case 0x13: case 0x16: case 0x17: case 0xd6: /* movlps/hps, movq store */
-        return 8;
-    case 0x28: case 0x29: case 0x2b:                       /* movaps/pd, movntps */
-        return vector;
-    case 0x6f: case 0x7f:                                  /* movdqa/movdqu/vmovdqu* */
-        return prefix ? vector : 8;
-    case 0x74: case 0x75: case 0x76: case 0xda: case 0xde: /* pcmpeq, pminub (str* loops) */
-    case 0xe7: case 0xeb: case 0xef:                       /* movntdq, por, pxor */
-        return prefix == 0x66 ? vector : 8;
-    case 0x6e:                                             /* movd/movq load */
-        return rex_w ? 8 : 4;
-    case 0x7e:                                             /* movq load, movd/movq store */
-        return prefix == 0xf3 || rex_w ? 8 : 4;
-    }
-    return 0;
-}
-
-static size_t twobyte_size(uint8_t op, uint8_t prefix, bool rex_w, size_t word)
-{
-    if (op == 0xb6 || op == 0xbe || op == 0xb0 || op == 0xc0)  /* movzx/movsx byte, cmpxchg, xadd */
-        return 1;
-    if (op == 0xb7 || op == 0xbf)                              /* movzx/movsx word */
-        return 2;
-    if ((op >= 0x40 && op <= 0x4f) || op == 0xaf || op == 0xb1 || op == 0xc1)  /* cmov, imul */
-        return word;
-    return simd_size(op, prefix, rex_w, 16);
-}
-
-static size_t onebyte_size(const uint8_t *op, size_t word)
-{
-    switch (op[0]) {
-    case 0x88: case 0x8a: case 0xc6: case 0x80: case 0x84: case 0x86: case 0xf6: case 0xfe:
-    case 0xc0: case 0xd0: case 0xd2: case 0xa4: case 0xa6: case 0xaa: case 0xac: case 0xae:
-        return 1;                                  /* byte forms of mov, alu, test, shifts, string ops */
-    case 0x89: case 0x8b: case 0xc7: case 0x81: case 0x83: case 0x85: case 0x87: case 0xf7:
-    case 0xc1: case 0xd1: case 0xd3: case 0xa5: case 0xa7: case 0xab: case 0xad: case 0xaf:
-        return word;
-    case 0x63:                                     /* movsxd reads 4 bytes */
-        return 4;
-    case 0x8f:                                     /* pop m64 */
-        return 8;
-    case 0xff: {                                   /* inc, dec; call, jmp, push m64 */
-        uint8_t reg = (op[1] >> 3) & 7;
-        return reg == 2 || reg == 4 || reg == 6 ? 8 : word;
-    }
-    }
-    if (op[0] < 0x40 && (op[0] & 7) < 4)           /* add or adc sbb and sub xor cmp with memory */
-        return op[0] & 1 ? word : 1;
-    return 0;
-}
-
-size_t fault_access_size(const void *pc_ptr)
-{
-    static const uint8_t vex_prefix[4] = {0, 0x66, 0xf3, 0xf2};
-    const uint8_t *pc = pc_ptr;
-    uint8_t prefix = 0;
-    bool opsize16 = false, rex_w = false;
-
-    for (int n = 0;; pc++, n++) {
-        if (n > 4)
-            return 0;
-        if (*pc == 0x66) {
-            opsize16 = true;
-            if (!prefix)
-                prefix = 0x66;
-        } else if (*pc == 0xf2 || *pc == 0xf3) {
-            prefix = *pc;                          /* F2/F3 outrank 66 as the mandatory prefix */
-        } else if (!(*pc == 0xf0 || *pc == 0x2e || *pc == 0x36 || *pc == 0x3e || *pc == 0x26 ||
-                     *pc == 0x64 || *pc == 0x65 || *pc == 0x67)) {
-            break;
-        }
-    }
-    if ((*pc & 0xf0) == 0x40) {                    /* REX */
-        rex_w = *pc & 8;
-        pc++;
-    }
-    size_t word = rex_w ? 8 : opsize16 ? 2 : 4;
-    switch (pc[0]) {
-    case 0xc5:                                     /* 2-byte VEX: map 0F implied */
-        return simd_size(pc[2], vex_prefix[pc[1] & 3], false, pc[1] & 4 ? 32 : 16);
-    case 0xc4:                                     /* 3-byte VEX */
-        if ((pc[1] & 0x1f) != 1)
-            return 0;
-        return simd_size(pc[3], vex_prefix[pc[2] & 3], pc[2] & 0x80, pc[2] & 4 ? 32 : 16);
-    case 0x62:                                     /* EVEX: L'L picks 16, 32 or 64 */
-        if ((pc[1] & 3) != 1)
-            return 0;
-        return simd_size(pc[4], vex_prefix[pc[2] & 3], pc[2] & 0x80, (size_t)16 << ((pc[3] >> 5) & 3));
-    case 0x0f:
-        return twobyte_size(pc[1], prefix, rex_w, word);
-    }
-    return onebyte_size(pc, word);
 }
 
 /* ----------------------------------------------------------------------------------
@@ -232,7 +128,14 @@ static void log_fault(uintptr_t addr, ucontext_t *uc, const struct guard_info *i
     int depth = runtime_options.num_callers;
     /* A jump into the pool: pc is the faulting address itself and cannot be read. */
     bool fetch = (code & PF_INSTR) || guard_owns(pc);
-    size_t size = fetch ? 0 : fault_access_size((const void *)pc);
+    struct x86_access access = {0, false, 0};
+    if (!fetch)
+        x86_access_decode((const void *)pc, uc->uc_mcontext.gregs, &access);
+    size_t size = access.size;
+    /* An access that starts before the page it faulted on is named by its first byte, as
+     * valgrind names it ("8 bytes inside a block of size 13"), when the decoder agrees. */
+    if (access.has_address && access.address < addr && addr - access.address < size)
+        addr = access.address;
     struct error_event e = {
         .kind = error_kind_of(info->access), .tid = runtime_tid(), .addr = addr,
         .stack = stacks_capture_from_context(uc, depth > 0 ? depth : STACK_MAX_DEPTH),

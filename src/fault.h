@@ -1,7 +1,8 @@
 /* fault.h — the SIGSEGV/SIGBUS handler behind the guarded pool (src/guard.h), which also
  * hears SIGFPE and SIGILL so that a program dying of its own fault is reported. A fault in
  * the pool becomes an error record: the kind from guard_describe, read or write from the
- * page-fault error code, the access size decoded from the instruction, and the faulting
+ * page-fault error code, the access's size and first byte decoded from the instruction
+ * (src/x86_access.h), and the faulting
  * thread's stack unwound from the signal context (frame 0 exact). Any other fault goes to
  * the program's previous handler exactly as if memtrace were not there; when that is the
  * default action, fault_before_death runs first.
@@ -39,9 +40,5 @@ struct sigaction;
 bool fault_take_program_action(int sig, const struct sigaction *action, struct sigaction *old);
 /* --continue-after-fault=yes: open the faulting page and let the program go on. */
 void fault_set_continue(bool yes);
-
-/* The memory operand size of the x86-64 instruction at pc (moves, arithmetic, string
- * ops, SSE/AVX/AVX-512 moves and compares); 0 when not recognised. */
-size_t fault_access_size(const void *pc);
 
 #endif

@@ -15,6 +15,7 @@ an aligned one (16); on the main thread and on a second thread. What memtrace mu
 """
 
 import signal
+import subprocess
 
 import pytest
 
@@ -378,3 +379,30 @@ def test_header_word_write_found_at_free(run_sample, marker, name, allocator):
 def test_underflow_before_first_slab_slot_runs_on(run_sample):
     proc, report = run_sample(SAMPLE, "underflow_write_20", options=("--guard=none",))
     assert_ran_to_end(proc, report)
+
+
+def test_wide_access_named_by_its_first_byte(run_memtrace, tmp_path):
+    """An 8-byte store that starts inside a 13-byte block and runs past it faults on the
+    guard page's first byte; the report names the access by its own first byte, with its
+    size, as valgrind does ("8 bytes inside a block of size 13")."""
+    src, prog = tmp_path / "wide.c", tmp_path / "wide"
+    src.write_text("#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
+                   "int main(void) {\n"
+                   "    char *p = malloc(13);\n"
+                   "    long v = 0x4142434445464748;\n"
+                   "    printf(\"block %p\\n\", (void *)p);\n"
+                   "    fflush(stdout);\n"
+                   "    memcpy(p + 8, &v, 8);\n"
+                   "    free(p);\n"
+                   "    return 0;\n"
+                   "}\n")
+    subprocess.run(["gcc", "-g", "-O0", "-o", str(prog), str(src)], check=True, timeout=u.TIMEOUT)
+    out = tmp_path / "wide.json"
+    proc = run_memtrace(f"--json={out}", "--continue-after-fault=yes", prog)
+    report = u.load_report(out, proc)
+    block = u.printed_address(proc.stdout, "block")
+    err, = u.runtime_errors(report)
+    assert err["kind"] == "heap-overflow" and err["access"] == {"op": "write", "size": 8}, err
+    assert u.address(err["address"]) == block + 8, (err["address"], hex(block))
+    assert err["stack"][0].get("line") == 9
+    assert "is 8 bytes inside a block of size 13 alloc'd" in proc.stderr, proc.stderr

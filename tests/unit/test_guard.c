@@ -6,6 +6,7 @@
 #include "blocks.h"
 #include "eventlog.h"
 #include "fault.h"
+#include "x86_access.h"
 #include "guard.h"
 #include "options.h"
 #include "pool.h"
@@ -623,8 +624,46 @@ static void test_access_size(void)
         {{0x62, 0xe1, 0xfe, 0x48, 0x6f, 0x07}, 64},/* vmovdqu64 zmm16, [rdi] */
         {{0x90}, 0},                               /* nop: not a memory access */
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        CHECK(fault_access_size(cases[i].bytes) == cases[i].size);
+    struct x86_access access;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        x86_access_decode(cases[i].bytes, NULL, &access);
+        CHECK(access.size == cases[i].size && !access.has_address);
+    }
+}
+
+/* Where an access starts: base + index * scale + displacement, from the registers. */
+static void test_access_address(void)
+{
+    static const struct {
+        uint8_t bytes[12];
+        uintptr_t address;                     /* 0: no address */
+    } cases[] = {
+        {{0x48, 0x89, 0x02}, 0x1000},                          /* mov [rdx], rax */
+        {{0x89, 0x47, 0x08}, 0x2008},                          /* mov [rdi+8], eax */
+        {{0x88, 0x44, 0x17, 0xff}, 0x2000 + 0x1000 - 1},       /* mov [rdi+rdx-1], al */
+        {{0x42, 0x88, 0x04, 0x87}, 0x2000 + 4 * 0x30},         /* mov [rdi+r8*4], al */
+        {{0x41, 0x88, 0x04, 0x24}, 0x3000},                    /* mov [r12], al */
+        {{0x89, 0x85, 0x00, 0x01, 0x00, 0x00}, 0x4100},        /* mov [rbp+0x100], eax */
+        {{0xc5, 0xfe, 0x7f, 0x47, 0xe1}, 0x2000 - 31},         /* vmovdqu [rdi-31], ymm0 */
+        {{0x62, 0xe1, 0xfe, 0x28, 0x7f, 0x47, 0xff}, 0x2000 - 32},
+                                                 /* vmovdqu64 [rdi-32], ymm16: disp8 * 32 */
+        {{0x48, 0x8b, 0x05, 0x10, 0x00, 0x00, 0x00}, 0},       /* mov rax, [rip+16] */
+        {{0x64, 0x48, 0x8b, 0x04, 0x25, 0x28, 0, 0, 0}, 0},   /* mov rax, fs:0x28 */
+        {{0xf3, 0xa4}, 0},                                     /* rep movsb: no ModRM */
+        {{0x48, 0x89, 0xc2}, 0},                               /* mov rdx, rax: registers */
+    };
+    gregset_t regs = {0};
+    regs[REG_RDX] = 0x1000;
+    regs[REG_RDI] = 0x2000;
+    regs[REG_R12] = 0x3000;
+    regs[REG_RBP] = 0x4000;
+    regs[REG_R8] = 0x30;
+    struct x86_access access;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        x86_access_decode(cases[i].bytes, regs, &access);
+        CHECK(access.has_address == (cases[i].address != 0));
+        CHECK(!access.has_address || access.address == cases[i].address);
+    }
 }
 
 /* ----------------------------------------------------------------------------------
@@ -742,6 +781,7 @@ int main(int argc, char **argv)
     test_faults_logged();
     test_chaining();
     test_access_size();
+    test_access_address();
     test_two_thread_stress();
 
     char command[128];
