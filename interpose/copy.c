@@ -1,8 +1,9 @@
 /* copy.c — strcpy, strcat and kin, checked for overlapping source and destination as
  * valgrind's replacements check them (src/overlap.h), then done by libc: its checked forms
- * (__strcpy_chk ...) with no destination bound are the same copy, and being libc's own
- * they cannot lead back here. They are declared under other names: the compiler knows
- * __strcpy_chk(d, s, -1) as strcpy(d, s), which would call this file's strcpy again.
+ * (__memcpy_chk, __strncpy_chk ...) with no destination bound are the same copy, and being
+ * libc's own they cannot lead back here. They are declared under other names: the compiler
+ * knows __strncpy_chk(d, s, n, -1) as strncpy(d, s, n), which would call this file's
+ * strncpy again.
  * memcpy and mempcpy are left alone: gcc copies a struct onto itself with memcpy(p, p, n)
  * (`*a = *b` with a == b), which valgrind here does not report either; memmove is meant
  * for overlap. */
@@ -11,20 +12,19 @@
 #include "interpose.h"
 #include "overlap.h"
 
-char *libc_strcpy(char *dst, const char *src, size_t dst_len) __asm__("__strcpy_chk");
-char *libc_stpcpy(char *dst, const char *src, size_t dst_len) __asm__("__stpcpy_chk");
 char *libc_strncpy(char *dst, const char *src, size_t n, size_t dst_len) __asm__("__strncpy_chk");
 char *libc_stpncpy(char *dst, const char *src, size_t n, size_t dst_len) __asm__("__stpncpy_chk");
 void *libc_memcpy(void *dst, const void *src, size_t n, size_t dst_len) __asm__("__memcpy_chk");
 
 #define UNBOUNDED ((size_t)-1)
 
+/* The string's length is known once the check has it: the copy is a memcpy. */
 MEMTRACE_EXPORT char *strcpy(char *dst, const char *src)
 {
     size_t len = strlen(src) + 1;
     if (overlap_between(dst, src, len, len))
         overlap_report("strcpy", dst, src, 0);
-    return libc_strcpy(dst, src, UNBOUNDED);
+    return libc_memcpy(dst, src, len, UNBOUNDED);
 }
 
 MEMTRACE_EXPORT char *stpcpy(char *dst, const char *src)
@@ -32,7 +32,7 @@ MEMTRACE_EXPORT char *stpcpy(char *dst, const char *src)
     size_t len = strlen(src) + 1;
     if (overlap_between(dst, src, len, len))
         overlap_report("stpcpy", dst, src, 0);
-    return libc_stpcpy(dst, src, UNBOUNDED);
+    return (char *)libc_memcpy(dst, src, len, UNBOUNDED) + len - 1;
 }
 
 /* All n bytes of the destination are written; of the source, its string and terminator
@@ -54,14 +54,14 @@ MEMTRACE_EXPORT char *stpncpy(char *dst, const char *src, size_t n)
 }
 
 /* The destination is the whole string the concatenation makes, terminator included. The
- * copy goes to its end as a strcpy or memcpy: libc's checked strcat is a byte loop, slow,
- * and endless when the source overlaps the end it moves. */
+ * copy to its end is a memcpy: libc's checked strcat is a byte loop, slow, and endless
+ * when the source overlaps the end it moves. */
 MEMTRACE_EXPORT char *strcat(char *dst, const char *src)
 {
     size_t end = strlen(dst), len = strlen(src) + 1;
     if (overlap_between(dst, src, end + len, len))
         overlap_report("strcat", dst, src, 0);
-    libc_strcpy(dst + end, src, UNBOUNDED);
+    libc_memcpy(dst + end, src, len, UNBOUNDED);
     return dst;
 }
 
