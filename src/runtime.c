@@ -234,6 +234,19 @@ static int lower_tls(struct dl_phdr_info *info, size_t size, void *ctx)
     return 0;
 }
 
+/* Whether glibc frees the calling thread's stack as it ends (pthread_getattr_np may
+ * allocate: the thread is marked busy). */
+static bool thread_is_detached(void)
+{
+    pthread_attr_t attr;
+    int state = PTHREAD_CREATE_JOINABLE;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getdetachstate(&attr, &state);
+        pthread_attr_destroy(&attr);
+    }
+    return state == PTHREAD_CREATE_DETACHED;
+}
+
 /* The lowest of the calling thread's static TLS blocks: its frames start below it. */
 static uintptr_t static_tls_start(uintptr_t tp)
 {
@@ -248,12 +261,12 @@ static uintptr_t static_tls_start(uintptr_t tp)
 static void thread_exit(void *unused)
 {
     (void)unused;
-    uintptr_t tp = (uintptr_t)__builtin_thread_pointer();
-    thread_registry_ended(os_gettid(), static_tls_start(tp), tp);
-    unwind_cache_thread_exit();
-    fault_thread_exit();
     int was_busy = runtime_thread.busy;
     runtime_thread.busy = 1;         /* a signal handler's free must not reach the cache now */
+    uintptr_t tp = (uintptr_t)__builtin_thread_pointer();
+    thread_registry_ended(os_gettid(), static_tls_start(tp), tp, !thread_is_detached());
+    unwind_cache_thread_exit();
+    fault_thread_exit();
     slab_thread_exit();
     if (!was_busy)
         runtime_leave();

@@ -27,7 +27,7 @@ void thread_registry_started(pid_t tid, uintptr_t stack_lo, uintptr_t stack_hi)
     }
 }
 
-void thread_registry_ended(pid_t tid, uintptr_t tls_lo, uintptr_t tp)
+void thread_registry_ended(pid_t tid, uintptr_t tls_lo, uintptr_t tp, bool joinable)
 {
     for (size_t i = 0; i < LIVE_SLOTS; i++) {
         if (__atomic_load_n(&live[i].tid, __ATOMIC_ACQUIRE) == tid) {
@@ -36,6 +36,8 @@ void thread_registry_ended(pid_t tid, uintptr_t tls_lo, uintptr_t tp)
             break;
         }
     }
+    if (!joinable)
+        return;
     size_t slot = ENDED_SLOTS;
     for (size_t i = 0; i < ENDED_SLOTS && slot == ENDED_SLOTS; i++)
         if (__atomic_load_n(&ended[i].tp, __ATOMIC_RELAXED) == tp)
@@ -45,6 +47,13 @@ void thread_registry_ended(pid_t tid, uintptr_t tls_lo, uintptr_t tp)
     __atomic_store_n(&ended[slot].tp, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&ended[slot].tls_lo, tls_lo, __ATOMIC_RELAXED);
     __atomic_store_n(&ended[slot].tp, tp, __ATOMIC_RELEASE);
+}
+
+void thread_registry_released(uintptr_t tp)
+{
+    for (size_t i = 0; i < ENDED_SLOTS; i++)
+        if (__atomic_load_n(&ended[i].tp, __ATOMIC_RELAXED) == tp)
+            __atomic_store_n(&ended[i].tp, 0, __ATOMIC_RELEASE);
 }
 
 bool thread_registry_stack(pid_t tid, uintptr_t *lo, uintptr_t *hi)
