@@ -665,12 +665,14 @@ static const char *fishy_function(enum alloc_kind kind, size_t align)
     return align ? "memalign" : "malloc";
 }
 
-/* A block for a tracked call (named `function` in a report), or NULL after reporting a
- * fishy size (errno ENOMEM). */
+/* A block for a tracked call (named `function` in a report; NULL: by its kind), or NULL
+ * after reporting a fishy size (errno ENOMEM). */
 static void *alloc_checked(size_t size, size_t align, enum alloc_kind kind, uint32_t stack,
                            const char *function)
 {
     if (size > FISHY_SIZE) {
+        if (!function)
+            function = fishy_function(kind, align);
         report_fishy_size(&(struct fishy_call){function, "size", size, 0}, kind, stack);
         errno = ENOMEM;
         return NULL;
@@ -682,8 +684,7 @@ void *heap_alloc(size_t size, size_t align, enum alloc_kind kind)
 {
     if (!enter())
         return alloc_nested(size, align);
-    void *p = alloc_checked(size, align, kind, stacks_capture(runtime_options.num_callers),
-                            fishy_function(kind, align));
+    void *p = alloc_checked(size, align, kind, stacks_capture(runtime_options.num_callers), NULL);
     leave();
     return p;
 }

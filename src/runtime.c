@@ -234,6 +234,14 @@ static int lower_tls(struct dl_phdr_info *info, size_t size, void *ctx)
     return 0;
 }
 
+/* The lowest of the calling thread's static TLS blocks: its frames start below it. */
+static uintptr_t static_tls_start(uintptr_t tp)
+{
+    struct tls_low t = {tp, tp - rt.static_tls_size};
+    dl_iterate_phdr(lower_tls, &t);
+    return t.lo;
+}
+
 /* Whether glibc frees the calling thread's stack as it ends (pthread_getattr_np may
  * allocate: the thread is marked busy). */
 static bool thread_is_detached(void)
@@ -247,17 +255,10 @@ static bool thread_is_detached(void)
     return state == PTHREAD_CREATE_DETACHED;
 }
 
-/* The lowest of the calling thread's static TLS blocks: its frames start below it. */
-static uintptr_t static_tls_start(uintptr_t tp)
-{
-    struct tls_low t = {tp, tp - rt.static_tls_size};
-    dl_iterate_phdr(lower_tls, &t);
-    return t.lo;
-}
-
-/* Runs as each thread ends (a pthread key's destructor): its unwind cache and its signal
- * stack go back (kept, a program that made threads one after another for long ran out of
- * mappings: two a thread, vm.max_map_count 65530), and its cached slab slots. */
+/* Runs as each thread ends (a pthread key's destructor): the thread registry hears of it;
+ * its unwind cache and its signal stack go back (kept, a program that made threads one
+ * after another for long ran out of mappings: two a thread, vm.max_map_count 65530), and
+ * its cached slab slots. */
 static void thread_exit(void *unused)
 {
     (void)unused;
