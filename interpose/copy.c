@@ -18,38 +18,45 @@ void *libc_memcpy(void *dst, const void *src, size_t n, size_t dst_len) __asm__(
 
 #define UNBOUNDED ((size_t)-1)
 
-/* The string's length is known once the check has it: the copy is a memcpy. */
-MEMTRACE_EXPORT char *strcpy(char *dst, const char *src)
+/* A whole string and its terminator copied: their length, checked. The copy is then a
+ * memcpy, the length being known. */
+static size_t checked_string(const char *function, char *dst, const char *src)
 {
     size_t len = strlen(src) + 1;
     if (overlap_between(dst, src, len, len))
-        overlap_report("strcpy", dst, src, 0);
-    return libc_memcpy(dst, src, len, UNBOUNDED);
-}
-
-MEMTRACE_EXPORT char *stpcpy(char *dst, const char *src)
-{
-    size_t len = strlen(src) + 1;
-    if (overlap_between(dst, src, len, len))
-        overlap_report("stpcpy", dst, src, 0);
-    return (char *)libc_memcpy(dst, src, len, UNBOUNDED) + len - 1;
+        overlap_report(function, dst, src, 0);
+    return len;
 }
 
 /* All n bytes of the destination are written; of the source, its string and terminator
  * if it ends within n. */
-MEMTRACE_EXPORT char *strncpy(char *dst, const char *src, size_t n)
+static void check_bounded(const char *function, char *dst, const char *src, size_t n)
 {
     size_t len = strnlen(src, n);
     if (overlap_between(dst, src, n, len < n ? len + 1 : n))
-        overlap_report("strncpy", dst, src, n);
+        overlap_report(function, dst, src, n);
+}
+
+MEMTRACE_EXPORT char *strcpy(char *dst, const char *src)
+{
+    return libc_memcpy(dst, src, checked_string("strcpy", dst, src), UNBOUNDED);
+}
+
+MEMTRACE_EXPORT char *stpcpy(char *dst, const char *src)
+{
+    size_t len = checked_string("stpcpy", dst, src);
+    return (char *)libc_memcpy(dst, src, len, UNBOUNDED) + len - 1;
+}
+
+MEMTRACE_EXPORT char *strncpy(char *dst, const char *src, size_t n)
+{
+    check_bounded("strncpy", dst, src, n);
     return libc_strncpy(dst, src, n, UNBOUNDED);
 }
 
 MEMTRACE_EXPORT char *stpncpy(char *dst, const char *src, size_t n)
 {
-    size_t len = strnlen(src, n);
-    if (overlap_between(dst, src, n, len < n ? len + 1 : n))
-        overlap_report("stpncpy", dst, src, n);
+    check_bounded("stpncpy", dst, src, n);
     return libc_stpncpy(dst, src, n, UNBOUNDED);
 }
 

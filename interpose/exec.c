@@ -1,7 +1,6 @@
 /* exec.c — the exec family. Before a process replaces itself, its event log is marked, so
  * that the reporter does not mistake the unfinished log for a crash. glibc's exec
  * functions call execve inside libc, out of reach of an interposed execve: each is here. */
-#include <dlfcn.h>
 #include <stdarg.h>
 #include <unistd.h>
 
@@ -13,33 +12,28 @@
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);
 typedef int (*execv_fn)(const char *, char *const[]);
 
-static void *next(const char *name)
-{
-    return dlsym(RTLD_NEXT, name);
-}
-
 MEMTRACE_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
     runtime_before_exec();
-    return ((execve_fn)next("execve"))(path, argv, envp);
+    return ((execve_fn)interpose_next("execve"))(path, argv, envp);
 }
 
 MEMTRACE_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
     runtime_before_exec();
-    return ((execve_fn)next("execvpe"))(file, argv, envp);
+    return ((execve_fn)interpose_next("execvpe"))(file, argv, envp);
 }
 
 MEMTRACE_EXPORT int execv(const char *path, char *const argv[])
 {
     runtime_before_exec();
-    return ((execv_fn)next("execv"))(path, argv);
+    return ((execv_fn)interpose_next("execv"))(path, argv);
 }
 
 MEMTRACE_EXPORT int execvp(const char *file, char *const argv[])
 {
     runtime_before_exec();
-    return ((execv_fn)next("execvp"))(file, argv);
+    return ((execv_fn)interpose_next("execvp"))(file, argv);
 }
 
 /* The execl forms: their variadic list, up to its NULL, becomes an argv on the stack. */

@@ -118,7 +118,8 @@ MEMTRACE_EXPORT void *shmat(int shmid, const void *addr, int flags)
     void *p = (void *)syscall(SYS_shmat, shmid, addr, flags);
     struct shmid_ds segment;
     if (p != (void *)-1 && shmctl(shmid, IPC_STAT, &segment) == 0)
-        record_mapping(p, segment.shm_segsz, flags & SHM_RDONLY ? PROT_READ : PROT_READ | PROT_WRITE,
+        record_mapping(p, segment.shm_segsz,
+                       flags & SHM_RDONLY ? PROT_READ : PROT_READ | PROT_WRITE,
                        (flags & SHM_REMAP) != 0);
     return p;
 }

@@ -21,33 +21,31 @@ static char *(*volatile append_n)(char *, const char *, size_t) = strncat;
 static char *(*volatile copy_end)(char *, const char *) = stpcpy;
 static char *(*volatile copy_end_n)(char *, const char *, size_t) = stpncpy;
 
-static void show(const char *what, const char *dst, const char *src)
+/* Puts text (len bytes, its NULs kept) in buf, prints "WHAT DST SRC" for the call about to
+ * copy from buf + from into buf, and returns the source. */
+static const char *prepare(char *buf, const char *text, size_t len, const char *what, size_t from)
 {
-    printf("%s %p %p\n", what, (const void *)dst, (const void *)src);
+    memcpy(buf, text, len);
+    printf("%s %p %p\n", what, (void *)buf, (void *)(buf + from));
+    return buf + from;
 }
 
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);   /* no stdio buffer on the heap */
     char *buf = malloc(64);
-    strcpy(buf, "abcdefgh");
-    show("strcpy", buf, buf + 4);
-    copy(buf, buf + 4); /* expect: strcpy */
-    strcpy(buf, "abcdefgh");
-    show("strncpy", buf, buf + 2);
-    copy_n(buf, buf + 2, 4); /* expect: strncpy */
-    memcpy(buf, "ab\0xyz", 7);
-    show("strcat", buf, buf + 3);
-    append(buf, buf + 3); /* expect: strcat */
-    memcpy(buf, "ab\0xyz", 7);
-    show("strncat", buf, buf + 3);
-    append_n(buf, buf + 3, 2); /* expect: strncat */
-    strcpy(buf, "abcdefgh");
-    show("stpcpy", buf, buf + 4);
-    copy_end(buf, buf + 4); /* expect: stpcpy */
-    strcpy(buf, "abcdefgh");
-    show("stpncpy", buf, buf + 2);
-    copy_end_n(buf, buf + 2, 4); /* expect: stpncpy */
+    const char *src = prepare(buf, "abcdefgh", 9, "strcpy", 4);
+    copy(buf, src); /* expect: strcpy */
+    src = prepare(buf, "abcdefgh", 9, "strncpy", 2);
+    copy_n(buf, src, 4); /* expect: strncpy */
+    src = prepare(buf, "ab\0xyz", 7, "strcat", 3);
+    append(buf, src); /* expect: strcat */
+    src = prepare(buf, "ab\0xyz", 7, "strncat", 3);
+    append_n(buf, src, 2); /* expect: strncat */
+    src = prepare(buf, "abcdefgh", 9, "stpcpy", 4);
+    copy_end(buf, src); /* expect: stpcpy */
+    src = prepare(buf, "abcdefgh", 9, "stpncpy", 2);
+    copy_end_n(buf, src, 4); /* expect: stpncpy */
 
     char other[64];
     copy(other, buf);
