@@ -546,6 +546,41 @@ bool blocks_find(uintptr_t addr, struct block *out)
     return found;
 }
 
+/* The last header-filed block starting in [addr - reach, addr], header decoded; false when
+ * none. Reads the bitmap a word (1 KiB of addresses) at a time. */
+static bool started_at_or_below(uintptr_t addr, size_t reach, struct block *out)
+{
+    const uintptr_t word_span = (uintptr_t)64 << GRANULE_SHIFT;
+    uintptr_t lo = addr > reach ? addr - reach : 0;
+    for (uintptr_t at = addr; at >= lo && at >= word_span;) {
+        const struct page_leaf *leaf = leaf_of(at >> PAGE_SHIFT, false);
+        if (!leaf)
+            return false;
+        uint64_t bit, *word = start_word(leaf, at, &bit);
+        uint64_t starts = __atomic_load_n(word, __ATOMIC_ACQUIRE) & (bit | (bit - 1));
+        uintptr_t word_start = at & ~(word_span - 1);
+        if (starts) {
+            uintptr_t start = word_start + ((uintptr_t)(63 - __builtin_clzll(starts)) << GRANULE_SHIFT);
+            if (start < lo)
+                return false;
+            decode_header(start, out);
+            return true;
+        }
+        at = word_start - 1;
+    }
+    return false;
+}
+
+bool blocks_find_near(uintptr_t addr, struct block *out)
+{
+    struct block b;
+    if (!started_at_or_below(addr + BLOCK_REDZONE, BLOCK_NEAR_REACH, &b) || (b.flags & BLOCK_HEADER_DAMAGED) ||
+        addr >= b.addr + b.size + BLOCK_REDZONE)
+        return false;
+    *out = b;
+    return true;
+}
+
 bool blocks_release(uintptr_t addr, struct block *out)
 {
     struct shard *s = my_shard();

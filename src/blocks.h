@@ -27,6 +27,13 @@ enum alloc_kind {
     ALLOC_KIND_COUNT
 };
 
+/* The last 8 bytes before a scalar operator new block (its head redzone, or a guarded
+ * block's slack) read as zero. delete[] of such a block reads its element count there (the
+ * C++ ABI's array cookie, kept for types with destructors): zero runs no destructor and
+ * frees 8 bytes before the block, an invalid free memtrace reports, where the canary made
+ * it run destructors off into memory until the program crashed. */
+#define ARRAY_COOKIE_SIZE 8
+
 enum block_state { BLOCK_LIVE, BLOCK_FREED };
 
 struct block {
@@ -74,6 +81,12 @@ void blocks_prefetch(uintptr_t addr);
 /* free(): removes the block at addr into *out, counted as released (it goes on to the
  * quarantine, src/quarantine.h); false when the table has no block there. */
 bool blocks_release(uintptr_t addr, struct block *out);
+/* For describing a bad address: the live block addr lies in or in the redzones of, when it
+ * was filed by its header (blocks up to BLOCK_NEAR_REACH bytes, with the smallest head
+ * redzone, which most are); its start when addr is in two blocks' redzones. No lock:
+ * a block freed meanwhile may be described. */
+#define BLOCK_NEAR_REACH (1u << 20)
+bool blocks_find_near(uintptr_t addr, struct block *out);
 void blocks_for_each(void (*fn)(const struct block *block, void *ctx), void *ctx);
 size_t blocks_live_count(void);
 /* The bytes the program asked for in blocks not yet freed; read without a lock, so only

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blocks.h"
 #include "os.h"
 
 #define DEFAULT_MAX_MAP_COUNT 65530   /* Debian's default, when /proc cannot be read */
@@ -145,15 +146,26 @@ static uintptr_t canary_find_bad(uintptr_t lo, uintptr_t hi, bool last)
     return bad;
 }
 
+/* The last byte of [lo, hi) that is not zero, or 0. */
+static uintptr_t last_nonzero(uintptr_t lo, uintptr_t hi)
+{
+    for (; hi > lo; hi--)
+        if (*(const uint8_t *)(hi - 1) != 0)
+            return hi - 1;
+    return 0;
+}
+
 /* The slack of a block whose pages are accessible. Reports the overwritten byte nearest
  * the block: the first after its end, else the last before its start. */
 static bool canary_intact(const struct guard_slot *s, struct guard_info *info)
 {
     uintptr_t lo, hi, bad;
     block_pages(s->block, s->size, &lo, &hi);
+    uintptr_t cookie = s->alloc_kind == ALLOC_NEW && s->block - lo >= ARRAY_COOKIE_SIZE
+                       ? s->block - ARRAY_COOKIE_SIZE : s->block;
     if ((bad = canary_find_bad(s->block + s->size, hi, false)) != 0)
         info->access = GUARD_ACCESS_OVERFLOW;
-    else if ((bad = canary_find_bad(lo, s->block, true)) != 0)
+    else if ((bad = last_nonzero(cookie, s->block)) != 0 || (bad = canary_find_bad(lo, cookie, true)) != 0)
         info->access = GUARD_ACCESS_UNDERFLOW;
     info->bad_addr = bad;
     return bad == 0;
@@ -371,6 +383,8 @@ void *guard_alloc(size_t size, size_t align, uint32_t alloc_stack, int alloc_kin
     }
     memset((void *)block, 0, size);   /* a reused slot still holds the previous block */
     canary_fill(lo, block);
+    if (alloc_kind == ALLOC_NEW && block - lo >= ARRAY_COOKIE_SIZE)
+        memset((void *)(block - ARRAY_COOKIE_SIZE), 0, ARRAY_COOKIE_SIZE);
     canary_fill(block + size, hi);
     __atomic_fetch_add(&g.cost_ns, os_clock_ns(CLOCK_THREAD_CPUTIME_ID) - start, __ATOMIC_RELAXED);
 

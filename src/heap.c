@@ -182,6 +182,29 @@ static uintptr_t head_canary_start(const struct block *b)
     return canary_start(b->addr, head_size(b));
 }
 
+/* Where the head redzone's canary ends: before the zeroed cookie of a scalar new block. */
+static uintptr_t cookie_start(uintptr_t addr, enum alloc_kind kind)
+{
+    return kind == ALLOC_NEW ? addr - ARRAY_COOKIE_SIZE : addr;
+}
+
+static void fill_head(uintptr_t addr, size_t head, enum alloc_kind kind)
+{
+    uintptr_t cookie = cookie_start(addr, kind);
+    fill_canary(canary_start(addr, head), cookie);
+    memset((void *)cookie, 0, addr - cookie);
+}
+
+/* The overwritten byte of b's head redzone below `end` nearest the block, or 0. */
+static uintptr_t head_damage(const struct block *b, uintptr_t end)
+{
+    uintptr_t cookie = cookie_start(b->addr, (enum alloc_kind)b->kind);
+    for (uintptr_t a = end < b->addr ? end : b->addr; a > cookie; a--)
+        if (*(const uint8_t *)(a - 1) != 0)
+            return a - 1;
+    return find_bad_canary(head_canary_start(b), end < cookie ? end : cookie, true);
+}
+
 /* Reports the overwritten redzone bytes of b nearest it (0: intact), found while `stack`
  * ran (a free, an eviction, or exit). */
 __attribute__((cold))
@@ -228,13 +251,13 @@ static void check_redzones(const struct block *b, uint32_t stack)
         report_damaged_header(b, stack);
         return;
     }
-    uintptr_t bad_before = find_bad_canary(head_canary_start(b), b->addr, true);
+    uintptr_t bad_before = head_damage(b, b->addr);
     uintptr_t bad_after = tail_damage(b);
     if (!(bad_before | bad_after))
         return;
     report_redzone_writes(b, stack, bad_before, bad_after);
     if (bad_before)
-        fill_canary(head_canary_start(b), b->addr);
+        fill_head(b->addr, head_size(b), (enum alloc_kind)b->kind);
     if (bad_after)
         fill_canary(b->addr + b->size, b->addr + b->size + BLOCK_REDZONE);
 }
@@ -343,7 +366,7 @@ static bool should_guard(uint32_t stack)
             guard_cost_ns() * 100 < GUARD_BUDGET_PERCENT * os_clock_ns(CLOCK_PROCESS_CPUTIME_ID));
 }
 
-static void *alloc_redzoned(size_t size, size_t align, uint8_t *head_shift)
+static void *alloc_redzoned(size_t size, size_t align, enum alloc_kind kind, uint8_t *head_shift)
 {
     size_t head = BLOCK_REDZONE;
     *head_shift = BLOCK_REDZONE_SHIFT;
@@ -360,7 +383,7 @@ static void *alloc_redzoned(size_t size, size_t align, uint8_t *head_shift)
                          : __libc_malloc(head + size + BLOCK_REDZONE);
     if (!raw)
         return NULL;
-    fill_canary(canary_start((uintptr_t)raw + head, head), (uintptr_t)raw + head);
+    fill_head((uintptr_t)raw + head, head, kind);
     fill_canary((uintptr_t)raw + head + size, (uintptr_t)raw + head + size + BLOCK_REDZONE);
     return raw + head;
 }
@@ -387,7 +410,7 @@ static void *place(size_t size, size_t align, enum alloc_kind kind, uint32_t sta
             b.flags |= BLOCK_GUARDED;
     }
     if (!p)
-        p = alloc_redzoned(size, align, &b.head_shift);
+        p = alloc_redzoned(size, align, kind, &b.head_shift);
     if (!p) {
         errno = ENOMEM;
         return NULL;
@@ -488,7 +511,7 @@ static void check_quarantined(const struct block *b, struct quarantine_place pla
     check_stale_writes(b);
     uintptr_t bad_before = quarantine_tag_damage(b, place);
     if (!bad_before)
-        bad_before = find_bad_canary(head_canary_start(b), b->addr - QUARANTINE_TAG_SIZE, true);
+        bad_before = head_damage(b, b->addr - QUARANTINE_TAG_SIZE);
     uintptr_t bad_after = tail_damage(b);
     if (bad_before | bad_after)
         report_redzone_writes(b, b->free_stack, bad_before, bad_after);
@@ -583,8 +606,9 @@ static void release(void *ptr, enum alloc_kind kind, uint32_t stack)
             return;
         }
         bool waiting = quarantine_find((uintptr_t)ptr, &b);
+        bool near = !waiting && blocks_find_near((uintptr_t)ptr, &b);
         report_bad_free(waiting ? ERROR_DOUBLE_FREE : ERROR_INVALID_FREE, (uintptr_t)ptr, kind, stack,
-                        waiting ? &b : NULL);
+                        waiting || near ? &b : NULL);
         return;
     }
     if (b.flags & BLOCK_HEADER_DAMAGED) {    /* glibc's header may be hit too: not freed */

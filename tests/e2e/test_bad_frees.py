@@ -102,10 +102,12 @@ def test_invalid_free_not_heap(bad_free, marker, tag, function, address_in, rela
     assert_no_memtrace_frames(err)
 
 
-def test_invalid_free_interior(bad_free, marker):
+@pytest.mark.parametrize("guard", ["auto", "none"])
+def test_invalid_free_interior(run_sample, marker, guard):
     """An interior pointer of a live block: valgrind says "8 bytes inside a block of size 48
-    alloc'd" with the alloc stack; the block itself stays live and is freed correctly later."""
-    proc, report = bad_free
+    alloc'd" with the alloc stack; the block itself stays live and is freed correctly later.
+    The same without a guard page, where the block is found by its header."""
+    proc, report = run_sample("bad_free", options=ALL + (f"--guard={guard}",))
     src, line = marker("bad_free", "invalid-free interior")
     err = u.error_at(report, "invalid-free", src, line)
     inside = u.printed_address(proc.stdout, "invalid-free interior")
@@ -329,3 +331,36 @@ def test_repeated_errors_are_one_context_each(run_sample, marker, tmp_path):
     firsts = [line for line in lines if " repeats=" not in line]
     repeats = sorted(int(re.search(r" repeats=(\d+)", line)[1]) for line in lines if line not in firsts)
     assert len(firsts) == 2 and repeats == [2, 49], lines
+
+
+# ---------------------------------------------------------------------------------------
+# array_cookie: delete and delete[] crossed on a class with a destructor
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("guard", ["auto", "none"])
+def test_array_cookie(run_sample, marker, guard):
+    """delete[] of a scalar new block frees 8 bytes before it and runs no destructor (the
+    count it reads there is zero); delete of a new[] block runs one destructor and frees 8
+    bytes inside it. Both are invalid frees naming the block, guarded or not, and both
+    blocks are then definitely lost, as valgrind says."""
+    proc, report = run_sample("array_cookie", options=ALL + (f"--guard={guard}",))
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stderr}"
+    assert u.mask_addresses(proc.stdout) == [
+        "delete[] of new ADDR", "delete of new[] ADDR", "destructor 1", "array_cookie: end"]
+    # (tag, its alloc's tag, freed address and block start less the printed pointer, size)
+    cases = (("delete[] of new", "alloc new", -8, 0, 4, "new_then_delete_array()"),
+             ("delete of new[]", "alloc new[]", 0, -8, 20, "new_array_then_delete()"))
+    for tag, alloc_tag, freed, start, size, function in cases:
+        src, line = marker("array_cookie", tag)
+        err = u.error_at(report, "invalid-free", src, line)
+        printed = u.printed_address(proc.stdout, tag)
+        assert u.address(err["address"]) == printed + freed, err
+        assert err.get("block"), f"no block for {tag}: {err}"
+        assert u.address(err["block"]["address"]) == printed + start, err
+        assert err["block"]["size"] == size, err
+        assert_top(err.get("alloc_stack"), src, u.marker_line(src, alloc_tag), function)
+        assert_no_memtrace_frames(err)
+    assert len(u.runtime_errors(report)) == 2, u.describe_errors(u.runtime_errors(report))
+    lost = sorted((r["bytes"], r["stack"][0].get("line")) for r in u.leak_records(report, "definite"))
+    src = marker("array_cookie", "alloc new")[0]
+    assert lost == [(4, u.marker_line(src, "alloc new")), (20, u.marker_line(src, "alloc new[]"))], lost
