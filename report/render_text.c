@@ -255,6 +255,11 @@ static void print_leak_summary(const struct text *t, const struct report_view *v
         blank(t);
         return;
     }
+    if (v->in_use_blocks == 0) {         /* valgrind's words when nothing is left to check */
+        say(t, "All heap blocks were freed -- no leaks are possible");
+        blank(t);
+        return;
+    }
     say(t, "LEAK SUMMARY:");
     for (int c = 0; c < MT_LEAK_CLASS_COUNT; c++) {
         say(t, "%s: %s bytes in %s blocks", label[c], N(v->leak_bytes[c]), N(v->leak_blocks[c]));

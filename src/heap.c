@@ -195,13 +195,18 @@ static void fill_head(uintptr_t addr, size_t head, enum alloc_kind kind)
     memset((void *)cookie, 0, addr - cookie);
 }
 
-/* The overwritten byte of b's head redzone below `end` nearest the block, or 0. */
+/* The overwritten byte of b's head redzone below `end` nearest the block, or 0. `end` is
+ * the block's start or below the cookie (the quarantine's tag covers it). */
 static uintptr_t head_damage(const struct block *b, uintptr_t end)
 {
+    _Static_assert(ARRAY_COOKIE_SIZE == sizeof(uint64_t), "the cookie is read as one word");
     uintptr_t cookie = cookie_start(b->addr, (enum alloc_kind)b->kind);
-    for (uintptr_t a = end < b->addr ? end : b->addr; a > cookie; a--)
-        if (*(const uint8_t *)(a - 1) != 0)
-            return a - 1;
+    uint64_t word;
+    if (end > cookie) {
+        memcpy(&word, (const void *)cookie, sizeof word);
+        if (word)
+            return cookie + (unsigned)(63 - __builtin_clzll(word)) / 8;
+    }
     return find_bad_canary(head_canary_start(b), end < cookie ? end : cookie, true);
 }
 

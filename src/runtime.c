@@ -10,7 +10,11 @@
 #include <setjmp.h>
 #include <spawn.h>
 #include <ucontext.h>
+#include <stdio.h>
+#include <stdio_ext.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +30,7 @@
 #include "slab.h"
 #include "stacks.h"
 #include "thread_registry.h"
+#include "threads.h"
 #include "unwind_cache.h"
 
 #define POOL_ARENA_ORDER 26          /* 64 MiB arenas, reserved lazily by the kernel */
@@ -398,13 +403,32 @@ static int find_reporter(char *out, size_t size)
     return -1;
 }
 
-/* Without a launcher, the runtime starts the reporter on its own log (environment
- * passed on without LD_PRELOAD, so the reporter is not traced) and removes the log. */
+/* The reporter's environment: the program's without LD_PRELOAD (so the reporter is not
+ * traced), copied into the pool, as glibc's freeres clears the program's. */
+static char **reporter_env;
+
+static void keep_reporter_environment(void)
+{
+    size_t nenv = 0, k = 0;
+    while (environ && environ[nenv])
+        nenv++;
+    char **env = pool_alloc(&runtime_pool, (nenv + 1) * sizeof(char *));
+    for (size_t i = 0; env && i < nenv; i++) {
+        size_t len = strlen(environ[i]) + 1;
+        char *copy = strncmp(environ[i], "LD_PRELOAD=", 11) ? pool_alloc(&runtime_pool, len) : NULL;
+        if (copy)
+            env[k++] = memcpy(copy, environ[i], len);
+    }
+    if (env)
+        env[k] = NULL;
+    reporter_env = env;
+}
+
+/* Without a launcher, the runtime starts the reporter on its own log and removes the log. */
 static void run_reporter(void)
 {
     char reporter[1024];
     const char *log = eventlog_path();
-    size_t nenv = 0;
     pid_t pid;
     int status;
 
@@ -412,18 +436,12 @@ static void run_reporter(void)
         say("no reporter found next to libmemtrace.so; event log kept in ", log ? log : "?");
         return;
     }
-    while (environ && environ[nenv])
-        nenv++;
-    char **env = pool_alloc(&runtime_pool, (nenv + 1) * sizeof(char *));
-    if (!env)
+    if (!reporter_env)
+        keep_reporter_environment();
+    if (!reporter_env)
         return;
-    size_t k = 0;
-    for (size_t i = 0; i < nenv; i++)
-        if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
-            env[k++] = environ[i];
-    env[k] = NULL;
     char *argv[] = {reporter, "report", (char *)log, NULL};
-    if (posix_spawn(&pid, reporter, NULL, NULL, argv, env) == 0)
+    if (posix_spawn(&pid, reporter, NULL, NULL, argv, reporter_env) == 0)
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
         }
     unlink(log);
@@ -455,15 +473,10 @@ void runtime_note_exit_signal(int sig)
 }
 
 /* The exiting thread's roots are its stack from `stack_from` up and `regs`. */
-static void exit_sequence(uintptr_t stack_from, const void *regs, size_t regs_size)
+static void report_exit(uintptr_t stack_from, const void *regs, size_t regs_size)
 {
     struct heap_totals totals;
 
-    if (in_borrowed_memory())        /* a vfork child's _exit: the parent reports later */
-        return;
-    if (__atomic_exchange_n(&rt.exit_done, 1, __ATOMIC_ACQ_REL) ||
-        __atomic_load_n(&rt.state, __ATOMIC_ACQUIRE) != RUNTIME_READY)
-        return;
     runtime_thread.busy = 1;         /* from here on, allocations are not ours to judge */
     eventlog_write_modules();        /* libraries loaded since: their stacks need them */
     heap_totals(&totals);            /* the scan retakes them with the world stopped */
@@ -488,6 +501,79 @@ static void exit_sequence(uintptr_t stack_from, const void *regs, size_t regs_si
     eventlog_end();
     if (rt.own_log)
         run_reporter();
+}
+
+/* What glibc and libstdc++ free as valgrind ends a process (__libc_freeres,
+ * __gnu_cxx::__freeres, in valgrind's order): their caches, kept until the end on purpose. */
+static void free_library_caches(void)
+{
+    void (*cxx_freeres)(void) = NULL, (*libc_freeres)(void) = NULL;
+    runtime_thread.busy = 1;         /* dlerror's state, made when a lookup fails, is ours */
+    if (runtime_options.run_cxx_freeres)
+        *(void **)&cxx_freeres = dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv");
+    if (runtime_options.run_libc_freeres)
+        *(void **)&libc_freeres = dlsym(RTLD_DEFAULT, "__libc_freeres");
+    runtime_thread.busy = 0;
+    if (cxx_freeres)
+        cxx_freeres();
+    if (libc_freeres)
+        libc_freeres();
+}
+
+/* What the program's stdio streams hold unwritten (or have read ahead) is the program's to
+ * write at its own exit: the copy drops it, or the freeres, which flushes every stream,
+ * would write it twice and move file offsets the copy shares with the program. */
+static void drop_stdio_buffers(void)
+{
+    extern FILE *_IO_list_all;       /* glibc's chain of open streams */
+    for (FILE *stream = _IO_list_all; stream; stream = stream->_chain)
+        __fpurge(stream);
+}
+
+/* The caches freed, then the report, in a copy of the process: freed in the process
+ * itself, they would be used by what exit still runs after memtrace's destructor (other
+ * libraries' destructors, stdio's cleanup). The program waits for the copy and ends as
+ * it would have. Only with one thread: a copy has the calling thread alone, the others'
+ * registers would be lost. False when the copy did not get as far as reporting (then the
+ * caller reports; one that died while reporting left a log the reporter calls truncated,
+ * which a second report in it would only muddle). */
+static bool report_exit_from_copy(uintptr_t stack_from, const void *regs, size_t regs_size)
+{
+    if (!(runtime_options.run_libc_freeres || runtime_options.run_cxx_freeres) || !threads_alone())
+        return false;
+    volatile uint32_t *reporting = os_mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (reporting == MAP_FAILED)
+        return false;
+    /* A plain clone with no exit signal: no atfork handler runs (the program's, or
+     * memtrace's, which would start a new log), no SIGCHLD reaches the program. */
+    pid_t copy = (pid_t)syscall(SYS_clone, 0, NULL, NULL, NULL, NULL);
+    if (copy == 0) {
+        rt.pid = getpid();
+        if (rt.own_log)
+            keep_reporter_environment();
+        drop_stdio_buffers();
+        free_library_caches();
+        *reporting = 1;
+        report_exit(stack_from, regs, regs_size);
+        syscall(SYS_exit_group, 0);
+    }
+    int status;
+    while (copy > 0 && waitpid(copy, &status, __WCLONE) < 0 && errno == EINTR) {
+    }
+    bool taken = copy > 0 && *reporting;
+    os_munmap((void *)reporting, 4096);
+    return taken;
+}
+
+static void exit_sequence(uintptr_t stack_from, const void *regs, size_t regs_size, bool free_caches)
+{
+    if (in_borrowed_memory())        /* a vfork child's _exit: the parent reports later */
+        return;
+    if (__atomic_exchange_n(&rt.exit_done, 1, __ATOMIC_ACQ_REL) ||
+        __atomic_load_n(&rt.state, __ATOMIC_ACQUIRE) != RUNTIME_READY)
+        return;
+    if (!free_caches || !report_exit_from_copy(stack_from, regs, regs_size))
+        report_exit(stack_from, regs, regs_size);
     runtime_leave();                 /* later destructors allocate as usual, unreported */
 }
 
@@ -501,12 +587,12 @@ void runtime_exit(void)
     uintptr_t from = (uintptr_t)__builtin_frame_address(0);
     if (exit_frame > from && exit_frame - from < EXIT_CHAIN_MAX)
         from = exit_frame;
-    exit_sequence(from, regs, sizeof regs);
+    exit_sequence(from, regs, sizeof regs, rt.exit_kind != 2);   /* not as a signal kills it */
 }
 
 void runtime_exit_from_signal(const void *ucontext)
 {
     const ucontext_t *uc = ucontext;
     exit_sequence((uintptr_t)uc->uc_mcontext.gregs[REG_RSP] - 128, uc->uc_mcontext.gregs,
-                  sizeof uc->uc_mcontext.gregs);
+                  sizeof uc->uc_mcontext.gregs, false);
 }

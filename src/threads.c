@@ -91,6 +91,16 @@ static size_t list_threads(struct thread_snapshot *snaps, size_t cap, pid_t self
     return n;
 }
 
+bool threads_alone(void)
+{
+    struct thread_snapshot other;
+    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return list_threads(&other, 1, os_gettid()) == 0;
+}
+
 /* Reads /proc/self/task/TID/<file> into buf as a string; false when it cannot. */
 static bool read_task_file(pid_t tid, const char *file, char *buf, size_t cap)
 {

@@ -27,5 +27,7 @@ struct thread_snapshot {
  * Allocates nothing, so it may run while every memtrace lock is held. */
 size_t threads_stop_others(struct thread_snapshot *snaps, size_t cap);
 void threads_resume_others(void);
+/* Whether the calling thread is the process's only one (false when /proc cannot say). */
+bool threads_alone(void);
 
 #endif

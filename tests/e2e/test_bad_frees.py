@@ -342,11 +342,13 @@ def test_array_cookie(run_sample, marker, guard):
     """delete[] of a scalar new block frees 8 bytes before it and runs no destructor (the
     count it reads there is zero); delete of a new[] block runs one destructor and frees 8
     bytes inside it. Both are invalid frees naming the block, guarded or not, and both
-    blocks are then definitely lost, as valgrind says."""
+    blocks are then definitely lost, as valgrind says. A byte written where delete[] reads
+    the count (zero under memtrace) is still an underflow, found at the delete."""
     proc, report = run_sample("array_cookie", options=ALL + (f"--guard={guard}",))
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stderr}"
     assert u.mask_addresses(proc.stdout) == [
-        "delete[] of new ADDR", "delete of new[] ADDR", "destructor 1", "array_cookie: end"]
+        "delete[] of new ADDR", "delete of new[] ADDR", "destructor 1", "write before new ADDR",
+        "destructor 1", "array_cookie: end"]
     # (tag, its alloc's tag, freed address and block start less the printed pointer, size)
     cases = (("delete[] of new", "alloc new", -8, 0, 4, "new_then_delete_array()"),
              ("delete of new[]", "alloc new[]", 0, -8, 20, "new_array_then_delete()"))
@@ -360,7 +362,13 @@ def test_array_cookie(run_sample, marker, guard):
         assert err["block"]["size"] == size, err
         assert_top(err.get("alloc_stack"), src, u.marker_line(src, alloc_tag), function)
         assert_no_memtrace_frames(err)
-    assert len(u.runtime_errors(report)) == 2, u.describe_errors(u.runtime_errors(report))
+    src, line = marker("array_cookie", "delete underflow")
+    err = u.error_at(report, "heap-underflow", src, line)
+    block = u.printed_address(proc.stdout, "write before new")
+    assert u.address(err["address"]) == block - 1, err
+    assert u.address(err["block"]["address"]) == block and err["block"]["size"] == 4, err
+    assert_top(err.get("alloc_stack"), src, u.marker_line(src, "alloc underflow"), "write_before_new()")
+    assert len(u.runtime_errors(report)) == 3, u.describe_errors(u.runtime_errors(report))
     lost = sorted((r["bytes"], r["stack"][0].get("line")) for r in u.leak_records(report, "definite"))
     src = marker("array_cookie", "alloc new")[0]
     assert lost == [(4, u.marker_line(src, "alloc new")), (20, u.marker_line(src, "alloc new[]"))], lost
