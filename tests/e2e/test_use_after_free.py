@@ -235,3 +235,39 @@ def test_list_free_loop_continue(run_sample, marker):
     check_list_error(errors[0], src)
     assert errors[0]["count"] >= 1
     assert report["summary"]["leaked_bytes"]["definite"] == 0
+
+
+# ---------------------------------------------------------------------------------------
+# loop_blocks: the 11th of 20 blocks from one site, guarded as one of the program's first
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case,kind,tag,offset", [
+    ("overflow", "heap-overflow", "overflow read", 24),
+    ("uaf", "use-after-free", "uaf read", 4),
+])
+def test_first_allocations_all_guarded(run_sample, marker, case, kind, tag, offset):
+    """--guard=auto samples a site's blocks past its first two (the 11th of a loop is not
+    among them), but guards every one of a program's first 128 allocations: a read past the
+    end of the 11th block, or of it after its free, faults at the read, as valgrind reports
+    it there."""
+    proc, report = run_sample("loop_blocks", case)
+    assert proc.returncode == -signal.SIGSEGV, f"exit {proc.returncode}\n{proc.stderr}"
+    assert "accessed" not in proc.stdout, proc.stdout
+    src, line = marker("loop_blocks", tag)
+    err = u.error_at(report, kind, src, line)
+    block = the_block(proc, 24)
+    assert u.address(err["address"]) == block + offset, err
+    assert err.get("access") == {"op": "read", "size": 1}, err
+    assert (u.address(err["block"]["address"]), err["block"]["size"]) == (block, 24), err
+    assert u.frame_at(err["alloc_stack"][0], src, u.marker_line(src, "alloc"), "make_blocks")
+    if case == "uaf":
+        assert u.frame_at(err["free_stack"][0], src, u.marker_line(src, "free"), "free_blocks")
+
+
+def test_late_allocations_sampled(run_sample):
+    """Past the first 128 allocations the same 11th block has redzones only: the read is
+    not seen (the bound this costs), and the program runs on as natively."""
+    proc, report = run_sample("loop_blocks", "late")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1:] == ["accessed 1", "done"], proc.stdout
+    assert u.runtime_errors(report) == [], u.describe_errors(u.runtime_errors(report))
