@@ -196,7 +196,8 @@ static void fill_head(uintptr_t addr, size_t head, enum alloc_kind kind)
 {
     uintptr_t cookie = cookie_start(addr, kind);
     fill_canary(canary_start(addr, head), cookie);
-    memset((void *)cookie, 0, addr - cookie);
+    if (cookie < addr)               /* one store, not a call, on every allocation */
+        memset((void *)cookie, 0, ARRAY_COOKIE_SIZE);
 }
 
 /* The overwritten byte of b's head redzone below `end` nearest the block, or 0. `end` is
