@@ -12,7 +12,9 @@ every class and the heap totals too. Where the tools may legitimately differ, an
   the total bytes allocated differ, and where the process ends on a second thread (no
   freeres under either tool) the classes where the vectors land (reachable; possible under
   valgrind) are compared without those records.
-Everything else must match exactly. valgrind missing is a failure, not a skip.
+Everything else must match exactly, and so must the HEAP SUMMARY, LEAK SUMMARY and ERROR
+SUMMARY lines of a few installed programs (ls, sort, date). valgrind missing is a failure,
+not a skip.
 """
 
 import subprocess
@@ -160,3 +162,29 @@ def test_fork_matches_valgrind(paths, run_memtrace, valgrind, tmp_path):
     theirs = sorted(keyset(u.parse_valgrind_xml(f)) for f in vg_dir.glob("*.xml"))
     assert len(theirs) == 2, f"valgrind wrote {len(theirs)} XML files"
     assert mine == theirs, f"memtrace: {mine}\nvalgrind: {theirs}"
+
+
+# Installed programs: their own allocations and glibc's locale, time zone and stdio caches,
+# which both tools free (freeres) before they count.
+REAL_PROGRAMS = {
+    "ls": ["/bin/ls", "/"],
+    "sort": ["/usr/bin/sort", "/etc/passwd"],
+    "date": ["/bin/date", "+%Y"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL_PROGRAMS))
+def test_real_program_heap_matches_valgrind(valgrind, run_memtrace, tmp_path, name):
+    """The HEAP SUMMARY and LEAK SUMMARY of an installed program read the same under both
+    tools, line for line."""
+    argv = REAL_PROGRAMS[name]
+    log = tmp_path / "valgrind.txt"
+    subprocess.run([valgrind, "--leak-check=full", f"--log-file={log}", *argv], cwd=tmp_path,
+                   capture_output=True, timeout=u.VALGRIND_TIMEOUT)
+    theirs = u.parse_text_summary(log.read_text())
+    proc = run_memtrace(*argv, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    mine = u.parse_text_summary(proc.stderr)
+    for key in ("in_use", "total", "leaks", "all_freed", "errors"):
+        assert mine.get(key) == theirs.get(key), \
+            f"{key}: memtrace {mine.get(key)}, valgrind {theirs.get(key)}\n{proc.stderr}"
