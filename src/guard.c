@@ -146,6 +146,13 @@ static uintptr_t canary_find_bad(uintptr_t lo, uintptr_t hi, bool last)
     return bad;
 }
 
+/* Where the zeroed cookie before a scalar new block starts in its slack (blocks.h), or the
+ * block itself when it has none (other kinds, or no room: the underflow side). */
+static uintptr_t cookie_start(uintptr_t block, uintptr_t lo, int alloc_kind)
+{
+    return alloc_kind == ALLOC_NEW && block - lo >= ARRAY_COOKIE_SIZE ? block - ARRAY_COOKIE_SIZE : block;
+}
+
 /* The last byte of [lo, hi) that is not zero, or 0. */
 static uintptr_t last_nonzero(uintptr_t lo, uintptr_t hi)
 {
@@ -161,8 +168,7 @@ static bool canary_intact(const struct guard_slot *s, struct guard_info *info)
 {
     uintptr_t lo, hi, bad;
     block_pages(s->block, s->size, &lo, &hi);
-    uintptr_t cookie = s->alloc_kind == ALLOC_NEW && s->block - lo >= ARRAY_COOKIE_SIZE
-                       ? s->block - ARRAY_COOKIE_SIZE : s->block;
+    uintptr_t cookie = cookie_start(s->block, lo, s->alloc_kind);
     if ((bad = canary_find_bad(s->block + s->size, hi, false)) != 0)
         info->access = GUARD_ACCESS_OVERFLOW;
     else if ((bad = last_nonzero(cookie, s->block)) != 0 || (bad = canary_find_bad(lo, cookie, true)) != 0)
@@ -382,9 +388,9 @@ void *guard_alloc(size_t size, size_t align, uint32_t alloc_stack, int alloc_kin
         return NULL;
     }
     memset((void *)block, 0, size);   /* a reused slot still holds the previous block */
-    canary_fill(lo, block);
-    if (alloc_kind == ALLOC_NEW && block - lo >= ARRAY_COOKIE_SIZE)
-        memset((void *)(block - ARRAY_COOKIE_SIZE), 0, ARRAY_COOKIE_SIZE);
+    uintptr_t cookie = cookie_start(block, lo, alloc_kind);
+    canary_fill(lo, cookie);
+    memset((void *)cookie, 0, block - cookie);
     canary_fill(block + size, hi);
     __atomic_fetch_add(&g.cost_ns, os_clock_ns(CLOCK_THREAD_CPUTIME_ID) - start, __ATOMIC_RELAXED);
 

@@ -40,12 +40,12 @@ extern void __libc_free(void *ptr);
 /* The most of a head redzone that holds a canary: an alignment of 2 MiB makes a 2 MiB
  * head, which filled was 2 MiB written (and made resident) per allocation. */
 #define HEAD_CANARY_MAX 256
-/* --guard=auto: each call site's first allocations, then 1 in 2, 4, … 1024; and never more
- * than 1 in AUTO_RATIO of all allocations once AUTO_FREE_START guarded ones were made. */
 /* A program's first AUTO_GUARD_ALL allocations are all guarded, whatever their site: a small
  * program (most test cases) is then checked as by --guard=all, reads included, for about
  * 1.5 ms of mprotect per process (1.2-1.7 ms by hand). */
 #define AUTO_GUARD_ALL 128
+/* --guard=auto: each call site's first allocations, then 1 in 2, 4, … 1024; and never more
+ * than 1 in AUTO_RATIO of all allocations once AUTO_FREE_START guarded ones were made. */
 #define AUTO_FIRST_PER_SITE 2
 #define AUTO_SITE_FLOOR 1024
 #define AUTO_FREE_START 2000
@@ -345,6 +345,21 @@ static void check_stale_writes(const struct block *b)
  * Placing a block
  * -------------------------------------------------------------------------------- */
 
+/* Whether the program is still within its first AUTO_GUARD_ALL allocations; once past them,
+ * one load answers. */
+static bool among_first_allocations(void)
+{
+    static bool past;
+    if (__atomic_load_n(&past, __ATOMIC_RELAXED))
+        return false;
+    struct heap_totals t;
+    heap_totals(&t);
+    if (t.allocs < AUTO_GUARD_ALL)
+        return true;
+    __atomic_store_n(&past, true, __ATOMIC_RELAXED);
+    return false;
+}
+
 static bool should_guard(uint32_t stack)
 {
     int mode = runtime_options.guard;
@@ -365,17 +380,10 @@ static bool should_guard(uint32_t stack)
     } else {
         site_wants = ++runtime_thread.sample_tick % AUTO_SITE_FLOOR == 0;
     }
-    static bool early_phase_over;
-    if (!site_wants && __atomic_load_n(&early_phase_over, __ATOMIC_RELAXED))
-        return false;
+    if (!site_wants)
+        return among_first_allocations();
     struct heap_totals t;
     heap_totals(&t);
-    if (!site_wants) {
-        if (t.allocs < AUTO_GUARD_ALL)
-            return true;
-        __atomic_store_n(&early_phase_over, true, __ATOMIC_RELAXED);
-        return false;
-    }
     if (t.guarded < AUTO_FREE_START)
         return true;
     return t.guarded * AUTO_RATIO < t.allocs &&
